@@ -1,0 +1,246 @@
+//! `POST /oauth/token` (RFC 6749), and the revocation and introspection endpoints.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::{Form, Json}};
+use serde::Deserialize;
+
+use super::ApiTags;
+use crate::{
+    clients::{self, Credentials},
+    error::{BASIC_CHALLENGE, NO_STORE, OAuthError, OAuthErrorBody},
+    startup::AppState,
+    tokens::grants::{self, TokenBody},
+};
+
+/// RFC 6749 token request (form-encoded). Every parameter is optional here so that a
+/// missing one is answered with `invalid_request` by the grant, not by the framework.
+#[derive(Object, Deserialize)]
+pub struct TokenRequest {
+    /// `password`, `refresh_token` or `client_credentials`.
+    grant_type: Option<String>,
+    /// Password grant: the user's e-mail.
+    username: Option<String>,
+    /// Password grant: the user's password.
+    password: Option<String>,
+    /// Refresh grant: the refresh token.
+    refresh_token: Option<String>,
+    /// Requested scopes, space-separated.
+    scope: Option<String>,
+    /// `client_secret_post` or a public client: the client id.
+    client_id: Option<String>,
+    /// `client_secret_post`: the client secret.
+    client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every answer of the token endpoint.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "token_bad_request")]
+pub enum TokenResponse {
+    /// Tokens issued.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// `invalid_request`, `invalid_grant`, `invalid_scope`, `unauthorized_client` or
+    /// `unsupported_grant_type`.
+    #[oai(status = 400)]
+    BadRequest(
+        Json<OAuthErrorBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+    /// `invalid_client`; challenges with `Basic` when Basic was used.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<OAuthErrorBody>,
+        #[oai(header = "WWW-Authenticate")] Option<String>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// Too many failed attempts.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<OAuthErrorBody>,
+        #[oai(header = "Retry-After")] u64,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// The server failed.
+    #[oai(status = 500)]
+    ServerError(Json<OAuthErrorBody>, #[oai(header = "Cache-Control")] String),
+}
+
+impl From<OAuthError> for TokenResponse {
+    fn from(e: OAuthError) -> Self {
+        let body = Json(e.body());
+        match e {
+            OAuthError::InvalidClient { basic } => Self::Unauthorized(
+                body,
+                basic.then(|| BASIC_CHALLENGE.to_string()),
+                NO_STORE.into(),
+            ),
+            OAuthError::TooManyRequests { retry_after } => {
+                Self::TooManyRequests(body, retry_after, NO_STORE.into())
+            }
+            OAuthError::Internal(_) => Self::ServerError(body, NO_STORE.into()),
+            _ => Self::BadRequest(body, NO_STORE.into(), "no-cache".into()),
+        }
+    }
+}
+
+fn token_bad_request(err: poem::Error) -> TokenResponse {
+    OAuthError::InvalidRequest(format!("malformed request: {err}")).into()
+}
+
+/// The OAuth area.
+pub struct OAuthApi;
+
+#[OpenApi(prefix_path = "/oauth", tag = "ApiTags::OAuth")]
+impl OAuthApi {
+    /// Token endpoint (RFC 6749 §3.2).
+    ///
+    /// Grants: `password` (username = e-mail), `refresh_token`, `client_credentials`.
+    /// Clients authenticate with HTTP Basic or `client_id`/`client_secret` in the form; a
+    /// public client sends `client_id` alone; a password grant without any client is
+    /// attributed to the public client `posts-web`.
+    #[oai(path = "/token", method = "post")]
+    async fn token(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Form<TokenRequest>,
+    ) -> TokenResponse {
+        match token(&state, req, body.0).await {
+            Ok(body) => TokenResponse::Ok(Json(body), NO_STORE.into(), "no-cache".into()),
+            Err(e) => {
+                state.metrics.token_error(e.code());
+                e.into()
+            }
+        }
+    }
+}
+
+async fn token(state: &AppState, req: &Request, form: TokenRequest) -> Result<TokenBody, OAuthError> {
+    let credentials = client_credentials(req, form.client_id.as_deref(), form.client_secret.as_deref())?;
+    let Some(grant_type) = form.grant_type.as_deref().filter(|g| !g.is_empty()) else {
+        return Err(OAuthError::InvalidRequest("grant_type is required".into()));
+    };
+    if !clients::GRANT_TYPES.contains(&grant_type) {
+        return Err(OAuthError::UnsupportedGrantType(format!(
+            "grant_type `{grant_type}` is not supported"
+        )));
+    }
+    if matches!(credentials, Credentials::None) && grant_type == "client_credentials" {
+        return Err(OAuthError::InvalidClient { basic: false });
+    }
+    let client = clients::authenticate(&state.db, credentials).await?;
+    if !client.may_use(grant_type) {
+        return Err(OAuthError::UnauthorizedClient(format!(
+            "this client may not use the {grant_type} grant"
+        )));
+    }
+    let issued = match grant_type {
+        "password" => {
+            grants::password::grant(
+                state,
+                &client,
+                form.username.as_deref(),
+                form.password.as_deref(),
+                form.scope.as_deref(),
+            )
+            .await?
+        }
+        other => {
+            return Err(OAuthError::UnsupportedGrantType(format!(
+                "grant_type `{other}` is not supported"
+            )));
+        }
+    };
+    state.metrics.token_issued(grant_type);
+    Ok(issued)
+}
+
+/// Reads client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form. Using both
+/// methods at once is `invalid_request`; a Basic header that does not decode is
+/// `invalid_client` with a Basic challenge.
+fn client_credentials(
+    req: &Request,
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<Credentials, OAuthError> {
+    let form_id = form_id.filter(|s| !s.is_empty());
+    let form_secret = form_secret.filter(|s| !s.is_empty());
+    if let Some(header) = req.headers().get(poem::http::header::AUTHORIZATION) {
+        let (id, secret) = parse_basic(header.as_bytes()).ok_or(OAuthError::InvalidClient { basic: true })?;
+        if form_secret.is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not both Basic and client_secret".into(),
+            ));
+        }
+        if form_id.is_some_and(|f| f != id) {
+            return Err(OAuthError::InvalidRequest("client_id does not match the Basic credentials".into()));
+        }
+        return Ok(Credentials::Presented { client_id: id, secret: Some(secret), basic: true });
+    }
+    match (form_id, form_secret) {
+        (None, None) => Ok(Credentials::None),
+        (None, Some(_)) => Err(OAuthError::InvalidRequest("client_secret without client_id".into())),
+        (Some(id), secret) => Ok(Credentials::Presented {
+            client_id: id.to_owned(),
+            secret: secret.map(str::to_owned),
+            basic: false,
+        }),
+    }
+}
+
+/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
+fn parse_basic(header: &[u8]) -> Option<(String, String)> {
+    let header = std::str::from_utf8(header).ok()?;
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let id = form_urldecode(id)?;
+    let secret = form_urldecode(secret)?;
+    (!id.is_empty()).then_some((id, secret))
+}
+
+fn form_urldecode(s: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("v={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_url_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret"));
+        assert_eq!(
+            parse_basic(header.as_bytes()),
+            Some(("my client".to_string(), "s:cret".to_string()))
+        );
+    }
+
+    #[test]
+    fn malformed_basic_headers_are_rejected() {
+        for bad in ["Bearer abc", "Basic !!!", "Basic", &format!("Basic {}", STANDARD.encode("nocolon"))] {
+            assert_eq!(parse_basic(bad.as_bytes()), None, "{bad}");
+        }
+    }
+}

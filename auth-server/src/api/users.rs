@@ -1,0 +1,162 @@
+//! `POST /users`, `GET /users/me`, `GET /users/{id}`.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, auth::Bearer, param::Path, payload::Json};
+
+use super::ApiTags;
+use crate::{
+    domain::{Email, FullName, Password},
+    entities::users as user_rows,
+    error::{ApiError, ProblemJson},
+    startup::AppState,
+    users::{self, NewUser, SignUpError},
+};
+
+/// A bearer access token issued by this server.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT")]
+pub struct BearerToken(Bearer);
+
+/// Sign-up request.
+#[derive(Object)]
+pub struct SignUpRequest {
+    /// E-mail address; unique, compared case-insensitively.
+    #[oai(validator(max_length = 254))]
+    email: String,
+    /// 8–128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    password: String,
+    /// 1–200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    full_name: String,
+}
+
+/// A user's profile. Never includes the password hash.
+#[derive(Object)]
+pub struct UserBody {
+    /// The user id (the `sub` of the user's access tokens).
+    id: String,
+    /// Lower-cased e-mail address.
+    email: String,
+    /// Display name.
+    full_name: String,
+    /// Sign-up time, RFC 3339 UTC.
+    created_at: DateTime<Utc>,
+}
+
+impl From<user_rows::Model> for UserBody {
+    fn from(u: user_rows::Model) -> Self {
+        Self { id: u.id, email: u.email, full_name: u.full_name, created_at: u.created_at }
+    }
+}
+
+/// The answer to a sign-up.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "sign_up_bad_request")]
+pub enum SignUpResponse {
+    /// The user was created.
+    #[oai(status = 201)]
+    Created(Json<UserBody>, #[oai(header = "Location")] String),
+    /// The body is not JSON.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(ProblemJson),
+    /// The e-mail is taken.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(ProblemJson),
+    /// A field is missing, of the wrong type, or invalid.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(ProblemJson),
+}
+
+/// JSON that does not parse at all is 400; JSON of the wrong shape (missing field, wrong
+/// type, violated length) is 422, like any other invalid field.
+fn sign_up_bad_request(err: poem::Error) -> SignUpResponse {
+    let reason = err
+        .downcast_ref::<poem_openapi::error::ParseRequestPayloadError>()
+        .map(|e| e.reason.clone());
+    match reason {
+        Some(reason) if reason.contains("occurred while parsing") => SignUpResponse::Unprocessable(
+            ProblemJson(ApiError::Unprocessable(reason).problem()),
+        ),
+        Some(reason) => SignUpResponse::BadRequest(ProblemJson(
+            ApiError::BadRequest(format!("malformed JSON: {reason}")).problem(),
+        )),
+        None => SignUpResponse::BadRequest(ProblemJson(ApiError::BadRequest(err.to_string()).problem())),
+    }
+}
+
+/// The users area.
+pub struct UsersApi;
+
+#[OpenApi(prefix_path = "/users", tag = "ApiTags::Users")]
+impl UsersApi {
+    /// Sign up.
+    ///
+    /// Creates a user. The password is stored only as an Argon2id hash.
+    #[oai(path = "/", method = "post")]
+    async fn sign_up(
+        &self,
+        state: Data<&AppState>,
+        body: Json<SignUpRequest>,
+    ) -> Result<SignUpResponse, ApiError> {
+        let body = body.0;
+        let unprocessable = |m: String| Ok(SignUpResponse::Unprocessable(ProblemJson(ApiError::Unprocessable(m).problem())));
+        let email = match Email::parse(&body.email) {
+            Ok(e) => e,
+            Err(m) => return unprocessable(m),
+        };
+        let password = match Password::parse(body.password) {
+            Ok(p) => p,
+            Err(m) => return unprocessable(m),
+        };
+        let full_name = match FullName::parse(&body.full_name) {
+            Ok(n) => n,
+            Err(m) => return unprocessable(m),
+        };
+        match users::sign_up(&state.db, &state.hasher, NewUser { email, password, full_name }).await {
+            Ok(user) => {
+                let location = format!("/users/{}", user.id);
+                Ok(SignUpResponse::Created(Json(user.into()), location))
+            }
+            Err(SignUpError::EmailTaken) => Ok(SignUpResponse::Conflict(ProblemJson(
+                ApiError::Conflict(SignUpError::EmailTaken.to_string()).problem(),
+            ))),
+            Err(SignUpError::Internal(e)) => Err(ApiError::Internal(e)),
+        }
+    }
+
+    /// The caller's profile.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, state: Data<&AppState>, auth: BearerToken) -> Result<Json<UserBody>, ApiError> {
+        let user = caller(&state, &auth).await?;
+        Ok(Json(user.into()))
+    }
+
+    /// A user's profile; only the user themself may read it.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerToken,
+        id: Path<String>,
+    ) -> Result<Json<UserBody>, ApiError> {
+        let user = caller(&state, &auth).await?;
+        // Other users' existence is not disclosed: anything but yourself is 404.
+        if user.id != id.0 {
+            return Err(ApiError::NotFound("no such user".into()));
+        }
+        Ok(Json(user.into()))
+    }
+}
+
+/// The user a user access token belongs to.
+async fn caller(state: &AppState, auth: &BearerToken) -> Result<user_rows::Model, ApiError> {
+    let claims = state.verify_access_token(&auth.0.token).await.map_err(|e| {
+        tracing::debug!(reason = %e, "bearer token refused");
+        ApiError::Unauthorized("the access token is invalid or expired".into())
+    })?;
+    users::find(&state.db, &claims.sub)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the access token does not belong to a user".into()))
+}

@@ -1,0 +1,155 @@
+//! The command line: serve by default, plus admin subcommands that print JSON on stdout.
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::{
+    clients::{self, RegisterError},
+    config::Settings,
+    db,
+    keys::{KeyFiles, KeyState},
+};
+
+/// OAuth 2.0 authorization server issuing RS256 JWT access tokens.
+#[derive(Debug, Parser)]
+#[command(name = "auth-server", version, about)]
+pub struct Cli {
+    /// Settings shared by the server and the admin commands.
+    #[command(flatten)]
+    pub settings: Settings,
+
+    /// What to do; serves HTTP when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `auth-server clients …`
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints `{"client_id","client_secret"?}` (the secret only now).
+    Create {
+        /// The client id (A-Z a-z 0-9 - . _ ~).
+        client_id: String,
+        /// Give the client a secret (needed for client_credentials and introspection).
+        #[arg(long)]
+        confidential: bool,
+        /// Allowed grant types, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "password,refresh_token")]
+        grants: Vec<String>,
+        /// Allowed scopes, space-separated.
+        #[arg(long, default_value = "posts:read posts:write")]
+        scopes: String,
+    },
+    /// List the registered clients as a JSON array.
+    List,
+    /// Delete a client.
+    Delete {
+        /// The client id.
+        client_id: String,
+    },
+}
+
+/// `auth-server keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new active key and retire the current one; prints `{"kid"}`. Running
+    /// servers switch to it within the reload interval; the old key stays published until
+    /// the tokens it signed have expired.
+    Rotate,
+    /// List the keys with their state and creation time.
+    List,
+}
+
+#[derive(Serialize)]
+struct KeyInfo {
+    kid: String,
+    state: KeyState,
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retired_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A failed admin command: printed as `{"error": …}` and exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CommandError(pub String);
+
+/// Runs an admin command and returns what to print on stdout.
+pub async fn run_admin(settings: &Settings, command: Command) -> Result<serde_json::Value, CommandError> {
+    let fail = |e: anyhow::Error| CommandError(format!("{e:#}"));
+    match command {
+        Command::Serve => unreachable!("serve is not an admin command"),
+        Command::Migrate => {
+            let conn = db::connect(&settings.database_url).await.map_err(fail)?;
+            db::migrate(&conn).await.map_err(fail)?;
+            Ok(serde_json::json!({"migrated": true}))
+        }
+        Command::Clients(cmd) => {
+            let conn = db::connect(&settings.database_url).await.map_err(fail)?;
+            db::migrate(&conn).await.map_err(fail)?;
+            match cmd {
+                ClientsCommand::Create { client_id, confidential, grants, scopes } => {
+                    let grants: Vec<String> =
+                        grants.into_iter().map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect();
+                    match clients::register(&conn, &client_id, confidential, &grants, &scopes).await {
+                        Ok(created) => Ok(serde_json::to_value(created).map_err(|e| fail(e.into()))?),
+                        Err(RegisterError::Internal(e)) => Err(fail(e)),
+                        Err(e) => Err(CommandError(e.to_string())),
+                    }
+                }
+                ClientsCommand::List => {
+                    let list = clients::list(&conn).await.map_err(fail)?;
+                    Ok(serde_json::to_value(list).map_err(|e| fail(e.into()))?)
+                }
+                ClientsCommand::Delete { client_id } => {
+                    if clients::delete(&conn, &client_id).await.map_err(fail)? {
+                        Ok(serde_json::Value::Null)
+                    } else {
+                        Err(CommandError(format!("no client `{client_id}`")))
+                    }
+                }
+            }
+        }
+        Command::Keys(cmd) => {
+            let files = KeyFiles::new(&settings.keys_dir, settings.key_bits);
+            let result = tokio::task::spawn_blocking(move || match cmd {
+                KeysCommand::Rotate => {
+                    let meta = files.rotate()?;
+                    Ok(serde_json::json!({"kid": meta.kid}))
+                }
+                KeysCommand::List => {
+                    let keys: Vec<KeyInfo> = files
+                        .list()?
+                        .into_iter()
+                        .rev()
+                        .map(|m| KeyInfo {
+                            state: m.state(),
+                            kid: m.kid,
+                            created_at: m.created_at,
+                            retired_at: m.retired_at,
+                        })
+                        .collect();
+                    Ok(serde_json::to_value(keys)?)
+                }
+            })
+            .await
+            .map_err(|e| fail(e.into()))?;
+            result.map_err(fail)
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Settings: command-line flags, then `AUTH_*` environment variables (a `.env` file in the
+//! working directory is loaded into the environment first, without overriding it), then
+//! defaults that work on a fresh checkout.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use url::Url;
+
+/// Everything the auth server needs to run, grouped by concern.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Listen address, `host:port`; port 0 picks any free port (the chosen one is logged).
+    #[arg(long, env = "AUTH_BIND", default_value = "127.0.0.1:8000", global = true)]
+    pub bind: String,
+
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "AUTH_DATABASE_URL",
+        default_value = "sqlite://data/auth.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// The `iss` of every token and the base of the URLs in the metadata document.
+    #[arg(long, env = "AUTH_ISSUER", default_value = "http://127.0.0.1:8000", value_parser = parse_issuer, global = true)]
+    pub issuer: Url,
+
+    /// The `aud` of every access token.
+    #[arg(long, env = "AUTH_AUDIENCE", default_value = "posts-api", global = true)]
+    pub audience: String,
+
+    /// Directory holding the signing keys (private keys are written with mode 0600).
+    #[arg(long, env = "AUTH_KEYS_DIR", default_value = "keys", global = true)]
+    pub keys_dir: PathBuf,
+
+    /// Size of generated RSA keys in bits.
+    #[arg(long, env = "AUTH_KEY_BITS", default_value_t = 2048, value_parser = parse_key_bits, global = true)]
+    pub key_bits: usize,
+
+    /// How often the running server re-reads the keys directory, so that a key rotated by
+    /// `auth-server keys rotate` (from any replica) is used without a restart. Seconds.
+    #[arg(long, env = "AUTH_KEYS_RELOAD_INTERVAL", default_value = "5", value_parser = parse_seconds, global = true)]
+    pub keys_reload_interval: Duration,
+
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "AUTH_ACCESS_TOKEN_TTL", default_value = "900", value_parser = parse_seconds, global = true)]
+    pub access_token_ttl: Duration,
+
+    /// Absolute lifetime of a login (a refresh-token family) in seconds.
+    #[arg(long, env = "AUTH_REFRESH_TOKEN_TTL", default_value = "2592000", value_parser = parse_seconds, global = true)]
+    pub refresh_token_ttl: Duration,
+
+    /// `Cache-Control: max-age` of the JWKS answer, in seconds. Keep it well below the
+    /// access-token lifetime so resource servers see a rotated key soon.
+    #[arg(long, env = "AUTH_JWKS_MAX_AGE", default_value = "300", value_parser = parse_seconds, global = true)]
+    pub jwks_max_age: Duration,
+
+    /// Argon2id parameters for user passwords. The defaults are the OWASP / ASVS 5.0
+    /// minimum (m = 19456 KiB, t = 2, p = 1); only lower them in tests.
+    #[command(flatten)]
+    pub argon2: Argon2Settings,
+
+    /// Origins allowed to call the token endpoint from a browser (comma-separated),
+    /// for example the Swagger UI of posts-server.
+    #[arg(
+        long,
+        env = "AUTH_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8001,http://localhost:8001",
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Largest accepted request body in bytes; larger ones get 413.
+    #[arg(long, env = "AUTH_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Log format.
+    #[arg(long, env = "AUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Argon2Settings {
+    /// Memory cost in KiB.
+    #[arg(long = "argon2-memory-kib", env = "AUTH_ARGON2_MEMORY_KIB", default_value_t = 19_456, global = true)]
+    pub memory_kib: u32,
+    /// Number of passes.
+    #[arg(long = "argon2-iterations", env = "AUTH_ARGON2_ITERATIONS", default_value_t = 2, global = true)]
+    pub iterations: u32,
+    /// Degree of parallelism.
+    #[arg(long = "argon2-parallelism", env = "AUTH_ARGON2_PARALLELISM", default_value_t = 1, global = true)]
+    pub parallelism: u32,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Settings {
+    /// The issuer as it appears in `iss` and in the metadata: no trailing slash.
+    pub fn issuer_str(&self) -> &str {
+        self.issuer.as_str().trim_end_matches('/')
+    }
+
+    /// An absolute URL under the issuer, such as the token endpoint.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer_str(), path)
+    }
+}
+
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    let secs: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a whole number of seconds"))?;
+    if secs == 0 {
+        return Err("must be at least 1 second".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn parse_key_bits(value: &str) -> Result<usize, String> {
+    match value.trim() {
+        "2048" => Ok(2048),
+        "3072" => Ok(3072),
+        "4096" => Ok(4096),
+        _ => Err("RSA key size must be 2048, 3072 or 4096".into()),
+    }
+}
+
+fn parse_issuer(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the issuer must be an http or https URL".into());
+    }
+    // RFC 8414 §2: the issuer has no query or fragment.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the issuer must not have a query or fragment".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_must_be_positive_whole_numbers() {
+        assert_eq!(parse_seconds("900").unwrap(), Duration::from_secs(900));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("1.5").is_err());
+    }
+
+    #[test]
+    fn issuer_must_be_http_without_query() {
+        assert!(parse_issuer("https://auth.example.com").is_ok());
+        assert!(parse_issuer("ftp://auth.example.com").is_err());
+        assert!(parse_issuer("https://auth.example.com/?a=b").is_err());
+    }
+
+    #[test]
+    fn only_standard_rsa_sizes_are_accepted() {
+        assert_eq!(parse_key_bits("3072").unwrap(), 3072);
+        assert!(parse_key_bits("1024").is_err());
+    }
+}

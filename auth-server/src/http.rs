@@ -1,0 +1,175 @@
+//! Middleware every route shares: error rendering in the contract's formats, the body size
+//! limit, and request metrics and logging.
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    Body, Endpoint, IntoResponse, Middleware, Request, Response, Result,
+    http::{HeaderValue, StatusCode, header},
+};
+
+use crate::{
+    error::{NO_STORE, OAuthErrorBody, Problem, ProblemJson},
+    metrics::{Metrics, route_label},
+};
+
+/// Renders every error that reaches the top (unknown route, wrong method, unparsable
+/// request, missing bearer token) in the format of its surface: RFC 6749 JSON under
+/// `/oauth/`, RFC 9457 problem+json elsewhere. Nothing leaves as poem's plain text.
+pub struct ErrorFormat;
+
+impl<E: Endpoint> Middleware<E> for ErrorFormat {
+    type Output = ErrorFormatEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        ErrorFormatEndpoint(ep)
+    }
+}
+
+/// See [`ErrorFormat`].
+pub struct ErrorFormatEndpoint<E>(E);
+
+impl<E: Endpoint> Endpoint for ErrorFormatEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let oauth = req.uri().path().starts_with("/oauth/");
+        match self.0.call(req).await {
+            Ok(resp) => Ok(resp.into_response()),
+            Err(err) if err.is_from_response() => Ok(err.into_response()),
+            Err(err) => Ok(render(err, oauth)),
+        }
+    }
+}
+
+fn render(err: poem::Error, oauth: bool) -> Response {
+    let status = err.status();
+    let bearer_missing = err.is::<poem_openapi::error::AuthorizationError>();
+    let detail = if status.is_server_error() {
+        tracing::error!(error = %err, "unhandled error");
+        None
+    } else if bearer_missing {
+        Some("an access token is required".to_owned())
+    } else {
+        Some(err.to_string())
+    };
+    if oauth {
+        let code = match status {
+            StatusCode::UNAUTHORIZED => "invalid_client",
+            s if s.is_server_error() => "server_error",
+            _ => "invalid_request",
+        };
+        let body = OAuthErrorBody { error: code.into(), error_description: detail };
+        let json = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&body)).unwrap_or_default();
+        return Response::builder()
+            .status(status)
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, NO_STORE)
+            .body(json);
+    }
+    let mut resp = ProblemJson(Problem::new(status, detail)).into_response();
+    if bearer_missing {
+        // RFC 6750 §3.1: no error attribute when the request carried no token.
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="auth-server""#));
+    }
+    resp
+}
+
+/// Refuses request bodies over the limit with 413, whether or not `Content-Length` was
+/// sent: the body is read up to the limit and no further.
+pub struct BodyLimit(pub usize);
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        BodyLimitEndpoint { inner: ep, max: self.0 }
+    }
+}
+
+/// See [`BodyLimit`].
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max: usize,
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Response> {
+        let too_large = || {
+            ProblemJson(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body exceeds {} bytes", self.max),
+            ))
+            .into_response()
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max as u64) {
+            return Ok(too_large());
+        }
+        let body = req.take_body();
+        match read_limited(body, self.max).await {
+            Ok(Some(bytes)) => req.set_body(bytes),
+            Ok(None) => return Ok(too_large()),
+            Err(_) => {
+                return Ok(ProblemJson(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read".to_owned(),
+                ))
+                .into_response());
+            }
+        }
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+async fn read_limited(body: Body, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let mut reader = body.into_async_read().take(max as u64 + 1);
+    let mut buf = Vec::new();
+    reader.read_to_end(&mut buf).await?;
+    Ok((buf.len() <= max).then_some(buf))
+}
+
+/// Counts and times every request, and logs it without query strings or headers (which
+/// may carry credentials).
+pub struct Observe(pub Arc<Metrics>);
+
+impl<E: Endpoint> Middleware<E> for Observe {
+    type Output = ObserveEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        ObserveEndpoint { inner: ep, metrics: self.0.clone() }
+    }
+}
+
+/// See [`Observe`].
+pub struct ObserveEndpoint<E> {
+    inner: E,
+    metrics: Arc<Metrics>,
+}
+
+impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let started = Instant::now();
+        let method = req.method().to_string();
+        let route = route_label(req.uri().path());
+        let resp = match self.inner.call(req).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => err.into_response(),
+        };
+        let status = resp.status().as_u16();
+        let elapsed = started.elapsed();
+        self.metrics.http_request(&method, route, status, elapsed);
+        tracing::debug!(%method, route, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+        Ok(resp)
+    }
+}

@@ -1,0 +1,18 @@
+//! The auth server as a library: `main.rs`, the admin CLI and the tests share one path.
+
+pub mod api;
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entities;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+pub mod passwords;
+pub mod startup;
+pub mod telemetry;
+pub mod tokens;
+pub mod users;

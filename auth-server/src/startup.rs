@@ -1,0 +1,153 @@
+//! Building and running the server: one path for `main`, the tests and the CLI.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use poem::{
+    EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpListener},
+    middleware::Cors,
+};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    api,
+    config::Settings,
+    db,
+    http::{ErrorFormat, Observe},
+    keys::{KeyFiles, KeyStore},
+    metrics::Metrics,
+    passwords::PasswordHasher,
+    tokens::{AccessClaims, AccessTokenIssuer, VerifyError},
+};
+
+/// What every handler can reach, attached with `.data()`.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// The settings the server started with.
+    pub settings: Arc<Settings>,
+    /// The signing keys.
+    pub keys: Arc<KeyStore>,
+    /// Argon2id hashing.
+    pub hasher: PasswordHasher,
+    /// Signs access tokens.
+    pub issuer: AccessTokenIssuer,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Verifies an access token this server issued.
+    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        self.issuer.verify(token)
+    }
+}
+
+/// A built server, bound to its port, ready to run.
+pub struct Application {
+    addr: SocketAddr,
+    acceptor: poem::listener::TcpAcceptor,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads (or generates) the keys and binds.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = db::connect(&settings.database_url).await?;
+        db::migrate(&db).await?;
+        let keys = Arc::new(
+            KeyStore::open(
+                KeyFiles::new(&settings.keys_dir, settings.key_bits),
+                settings.access_token_ttl,
+            )
+            .await?,
+        );
+        let hasher = PasswordHasher::new(settings.argon2).await?;
+        let issuer = AccessTokenIssuer::new(
+            settings.issuer_str().to_owned(),
+            settings.audience.clone(),
+            settings.access_token_ttl,
+            keys.clone(),
+        );
+        let acceptor = TcpListener::bind(settings.bind.clone()).into_acceptor().await?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| anyhow::anyhow!("the listener has no TCP address"))?;
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+            keys,
+            hasher,
+            issuer,
+            metrics: Arc::new(Metrics::new()),
+        };
+        Ok(Self { addr, acceptor, state })
+    }
+
+    /// The bound address (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self { addr, acceptor, state } = self;
+        tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "auth-server listening");
+        let reload = tokio::spawn(reload_keys(state.keys.clone(), state.settings.keys_reload_interval));
+        let app = routes(state);
+        let result = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
+            .await;
+        reload.abort();
+        result.map_err(Into::into)
+    }
+
+    /// Serves until SIGINT or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(crate::telemetry::shutdown_signal()).await
+    }
+}
+
+/// The complete HTTP application for `state`.
+pub fn routes(state: AppState) -> impl poem::Endpoint {
+    let settings = state.settings.clone();
+    let service = api::service(settings.issuer_str());
+    let spec = service.spec_endpoint();
+    let docs = service.swagger_ui();
+    let cors = Cors::new()
+        .allow_origins(settings.cors_origins.iter().map(String::as_str))
+        .allow_methods([poem::http::Method::GET, poem::http::Method::POST])
+        .allow_headers(["authorization", "content-type"])
+        .max_age(600);
+    Route::new()
+        .nest("/", service)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .with(cors)
+        .with(ErrorFormat)
+        .with(crate::http::BodyLimit(settings.max_body_bytes))
+        .with(Observe(state.metrics.clone()))
+        .data(state)
+}
+
+async fn reload_keys(keys: Arc<KeyStore>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = keys.reload().await {
+            tracing::warn!(error = %e, "could not reload the keys; keeping the current ones");
+        }
+    }
+}

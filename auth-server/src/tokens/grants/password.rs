@@ -1,0 +1,35 @@
+//! RFC 6749 §4.3 resource owner password credentials grant. Legacy (RFC 9700 §2.4): it
+//! can be switched off per client by leaving `password` out of the client's grant types.
+
+use super::{TokenBody, negotiate_scope};
+use crate::{clients::AuthenticatedClient, error::OAuthError, startup::AppState, users};
+
+/// Checks the user's credentials and issues an access token.
+#[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
+pub async fn grant(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    username: Option<&str>,
+    password: Option<&str>,
+    scope: Option<&str>,
+) -> Result<TokenBody, OAuthError> {
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(OAuthError::InvalidRequest("username and password are required".into()));
+    };
+    let scope = negotiate_scope(scope, &client.scopes)?;
+    let Some(user) =
+        users::authenticate(&state.db, &state.hasher, username, password.to_owned()).await?
+    else {
+        tracing::debug!("password grant refused: bad credentials");
+        return Err(OAuthError::InvalidGrant);
+    };
+    let access = state.issuer.issue(&user.id, &client.client_id, &scope).await?;
+    tracing::info!(user_id = %user.id, jti = %access.claims.jti, "issued tokens (password grant)");
+    Ok(TokenBody {
+        access_token: access.token,
+        token_type: "Bearer".into(),
+        expires_in: access.expires_in,
+        refresh_token: None,
+        scope: scope.to_string(),
+    })
+}

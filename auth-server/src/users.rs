@@ -1,0 +1,89 @@
+//! Sign-up and credential checks.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, SqlErr};
+use uuid::Uuid;
+
+use crate::{
+    domain::{Email, FullName, Password},
+    entities::users,
+    passwords::PasswordHasher,
+};
+
+/// A validated sign-up request.
+#[derive(Debug)]
+pub struct NewUser {
+    /// The address, normalised.
+    pub email: Email,
+    /// The password, checked for length.
+    pub password: Password,
+    /// The display name.
+    pub full_name: FullName,
+}
+
+/// Why a sign-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    /// The address belongs to another user (compared case-insensitively).
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    /// Database or hashing failure.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Stores a new user with an Argon2id hash of the password.
+#[tracing::instrument(skip_all)]
+pub async fn sign_up(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    new: NewUser,
+) -> Result<users::Model, SignUpError> {
+    let password_hash = hasher.hash(new.password).await?;
+    let user = users::ActiveModel {
+        id: Set(Uuid::new_v4().to_string()),
+        email: Set(new.email.as_str().to_owned()),
+        password_hash: Set(password_hash),
+        full_name: Set(new.full_name.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+    };
+    // The unique index decides, not a pre-check: two concurrent sign-ups with one address
+    // cannot both pass a SELECT and then both insert.
+    match user.insert(db).await {
+        Ok(model) => {
+            tracing::info!(user_id = %model.id, "user signed up");
+            Ok(model)
+        }
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            Err(SignUpError::EmailTaken)
+        }
+        Err(e) => Err(SignUpError::Internal(e.into())),
+    }
+}
+
+/// The user with this id, if any.
+pub async fn find(db: &DatabaseConnection, id: &str) -> anyhow::Result<Option<users::Model>> {
+    Ok(users::Entity::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// Checks an e-mail and password. Unknown users and wrong passwords take the same time
+/// and give the same `None`.
+#[tracing::instrument(skip_all)]
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    hasher: &PasswordHasher,
+    email: &str,
+    password: String,
+) -> anyhow::Result<Option<users::Model>> {
+    let email = email.trim().to_lowercase();
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq(email))
+        .one(db)
+        .await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    if hasher.verify(password, stored).await? {
+        Ok(user)
+    } else {
+        Ok(None)
+    }
+}

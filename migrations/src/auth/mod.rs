@@ -1,0 +1,19 @@
+//! Migrations of the auth-server database.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_users;
+mod m20261128_000002_create_clients;
+
+/// Applies every migration of the auth database, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_users::Migration),
+            Box::new(m20261128_000002_create_clients::Migration),
+        ]
+    }
+}
