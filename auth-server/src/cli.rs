@@ -90,7 +90,10 @@ struct KeyInfo {
 pub struct CommandError(pub String);
 
 /// Runs an admin command and returns what to print on stdout.
-pub async fn run_admin(settings: &Settings, command: Command) -> Result<serde_json::Value, CommandError> {
+pub async fn run_admin(
+    settings: &Settings,
+    command: Command,
+) -> Result<serde_json::Value, CommandError> {
     let fail = |e: anyhow::Error| CommandError(format!("{e:#}"));
     match command {
         Command::Serve => unreachable!("serve is not an admin command"),
@@ -103,11 +106,22 @@ pub async fn run_admin(settings: &Settings, command: Command) -> Result<serde_js
             let conn = db::connect(&settings.database_url).await.map_err(fail)?;
             db::migrate(&conn).await.map_err(fail)?;
             match cmd {
-                ClientsCommand::Create { client_id, confidential, grants, scopes } => {
-                    let grants: Vec<String> =
-                        grants.into_iter().map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect();
-                    match clients::register(&conn, &client_id, confidential, &grants, &scopes).await {
-                        Ok(created) => Ok(serde_json::to_value(created).map_err(|e| fail(e.into()))?),
+                ClientsCommand::Create {
+                    client_id,
+                    confidential,
+                    grants,
+                    scopes,
+                } => {
+                    let grants: Vec<String> = grants
+                        .into_iter()
+                        .map(|g| g.trim().to_owned())
+                        .filter(|g| !g.is_empty())
+                        .collect();
+                    match clients::register(&conn, &client_id, confidential, &grants, &scopes).await
+                    {
+                        Ok(created) => {
+                            Ok(serde_json::to_value(created).map_err(|e| fail(e.into()))?)
+                        }
                         Err(RegisterError::Internal(e)) => Err(fail(e)),
                         Err(e) => Err(CommandError(e.to_string())),
                     }

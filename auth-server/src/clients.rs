@@ -69,7 +69,9 @@ impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::None => f.write_str("Credentials::None"),
-            Self::Presented { client_id, basic, .. } => f
+            Self::Presented {
+                client_id, basic, ..
+            } => f
                 .debug_struct("Credentials")
                 .field("client_id", client_id)
                 .field("basic", basic)
@@ -87,7 +89,12 @@ impl PasswordPolicy for SecretHashPolicy {
         hash_secret(passphrase).into_bytes()
     }
 
-    fn check(&self, _client_id: &str, passphrase: &[u8], stored: &[u8]) -> Result<(), RegistrarError> {
+    fn check(
+        &self,
+        _client_id: &str,
+        passphrase: &[u8],
+        stored: &[u8],
+    ) -> Result<(), RegistrarError> {
         let presented = hash_secret(passphrase);
         if bool::from(presented.as_bytes().ct_eq(stored)) {
             Ok(())
@@ -98,7 +105,10 @@ impl PasswordPolicy for SecretHashPolicy {
 }
 
 fn hash_secret(secret: &[u8]) -> String {
-    Sha256::digest(secret).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Authenticates the client of a token, revocation or introspection request.
@@ -109,9 +119,16 @@ pub async fn authenticate(
 ) -> Result<AuthenticatedClient, OAuthError> {
     let (client_id, secret, basic) = match credentials {
         Credentials::None => (DEFAULT_PUBLIC_CLIENT.to_owned(), None, false),
-        Credentials::Presented { client_id, secret, basic } => (client_id, secret, basic),
+        Credentials::Presented {
+            client_id,
+            secret,
+            basic,
+        } => (client_id, secret, basic),
     };
-    let Some(row) = clients::Entity::find_by_id(client_id.clone()).one(db).await? else {
+    let Some(row) = clients::Entity::find_by_id(client_id.clone())
+        .one(db)
+        .await?
+    else {
         tracing::debug!(%client_id, "unknown client");
         return Err(OAuthError::InvalidClient { basic });
     };
@@ -125,7 +142,11 @@ pub async fn authenticate(
     Ok(AuthenticatedClient {
         client_id: row.client_id,
         confidential: row.secret_hash.is_some(),
-        grant_types: row.grant_types.split_whitespace().map(str::to_owned).collect(),
+        grant_types: row
+            .grant_types
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
         scopes: ScopeSet::parse(&row.scopes).map_err(|e| anyhow::anyhow!("stored scopes: {e}"))?,
     })
 }
@@ -134,7 +155,10 @@ pub async fn authenticate(
 /// grants without redirects); the out-of-band URN stands in for one so that an
 /// authorization endpoint built on the same registrar refuses to redirect for them.
 fn encode(row: &clients::Model) -> EncodedClient {
-    let default_scope: Scope = row.scopes.parse().unwrap_or_else(|_| "".parse().expect("empty scope"));
+    let default_scope: Scope = row
+        .scopes
+        .parse()
+        .unwrap_or_else(|_| "".parse().expect("empty scope"));
     EncodedClient {
         client_id: row.client_id.clone(),
         redirect_uri: RegisteredUrl::Exact(
@@ -143,7 +167,9 @@ fn encode(row: &clients::Model) -> EncodedClient {
         additional_redirect_uris: vec![],
         default_scope,
         encoded_client: match &row.secret_hash {
-            Some(hash) => ClientType::Confidential { passdata: hash.clone().into_bytes() },
+            Some(hash) => ClientType::Confidential {
+                passdata: hash.clone().into_bytes(),
+            },
             None => ClientType::Public,
         },
     }
@@ -161,7 +187,9 @@ pub struct CreatedClient {
 
 impl fmt::Debug for CreatedClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CreatedClient").field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("CreatedClient")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -204,7 +232,9 @@ pub async fn register(
 ) -> Result<CreatedClient, RegisterError> {
     let valid_id = !client_id.is_empty()
         && client_id.len() <= 128
-        && client_id.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+        && client_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
     if !valid_id {
         return Err(RegisterError::Invalid(
             "client_id must be 1-128 characters of A-Z a-z 0-9 - . _ ~".into(),
@@ -212,7 +242,9 @@ pub async fn register(
     }
     for grant in grant_types {
         if !GRANT_TYPES.contains(&grant.as_str()) {
-            return Err(RegisterError::Invalid(format!("unknown grant type `{grant}`")));
+            return Err(RegisterError::Invalid(format!(
+                "unknown grant type `{grant}`"
+            )));
         }
     }
     if grant_types.iter().any(|g| g == "client_credentials") && !confidential {
@@ -230,7 +262,10 @@ pub async fn register(
         created_at: Set(Utc::now()),
     };
     match row.insert(db).await {
-        Ok(_) => Ok(CreatedClient { client_id: client_id.to_owned(), client_secret: secret }),
+        Ok(_) => Ok(CreatedClient {
+            client_id: client_id.to_owned(),
+            client_secret: secret,
+        }),
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
             Err(RegisterError::Exists)
         }
@@ -240,12 +275,23 @@ pub async fn register(
 
 /// Every registered client, by id.
 pub async fn list(db: &DatabaseConnection) -> anyhow::Result<Vec<ClientInfo>> {
-    let rows = clients::Entity::find().order_by_asc(clients::Column::ClientId).all(db).await?;
+    let rows = clients::Entity::find()
+        .order_by_asc(clients::Column::ClientId)
+        .all(db)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|r| ClientInfo {
-            client_type: if r.secret_hash.is_some() { "confidential" } else { "public" },
-            grant_types: r.grant_types.split_whitespace().map(str::to_owned).collect(),
+            client_type: if r.secret_hash.is_some() {
+                "confidential"
+            } else {
+                "public"
+            },
+            grant_types: r
+                .grant_types
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
             client_id: r.client_id,
             scopes: r.scopes,
             created_at: r.created_at,
@@ -255,7 +301,9 @@ pub async fn list(db: &DatabaseConnection) -> anyhow::Result<Vec<ClientInfo>> {
 
 /// Deletes a client; false when there was none.
 pub async fn delete(db: &DatabaseConnection, client_id: &str) -> anyhow::Result<bool> {
-    let result = clients::Entity::delete_by_id(client_id.to_owned()).exec(db).await?;
+    let result = clients::Entity::delete_by_id(client_id.to_owned())
+        .exec(db)
+        .await?;
     Ok(result.rows_affected > 0)
 }
 

@@ -11,7 +11,12 @@ use url::Url;
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Listen address, `host:port`; port 0 picks any free port (the chosen one is logged).
-    #[arg(long, env = "AUTH_BIND", default_value = "127.0.0.1:8000", global = true)]
+    #[arg(
+        long,
+        env = "AUTH_BIND",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
     pub bind: String,
 
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
@@ -28,7 +33,12 @@ pub struct Settings {
     pub issuer: Url,
 
     /// The `aud` of every access token.
-    #[arg(long, env = "AUTH_AUDIENCE", default_value = "posts-api", global = true)]
+    #[arg(
+        long,
+        env = "AUTH_AUDIENCE",
+        default_value = "posts-api",
+        global = true
+    )]
     pub audience: String,
 
     /// Directory holding the signing keys (private keys are written with mode 0600).
@@ -86,13 +96,28 @@ pub struct Settings {
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Argon2Settings {
     /// Memory cost in KiB.
-    #[arg(long = "argon2-memory-kib", env = "AUTH_ARGON2_MEMORY_KIB", default_value_t = 19_456, global = true)]
+    #[arg(
+        long = "argon2-memory-kib",
+        env = "AUTH_ARGON2_MEMORY_KIB",
+        default_value_t = 19_456,
+        global = true
+    )]
     pub memory_kib: u32,
     /// Number of passes.
-    #[arg(long = "argon2-iterations", env = "AUTH_ARGON2_ITERATIONS", default_value_t = 2, global = true)]
+    #[arg(
+        long = "argon2-iterations",
+        env = "AUTH_ARGON2_ITERATIONS",
+        default_value_t = 2,
+        global = true
+    )]
     pub iterations: u32,
     /// Degree of parallelism.
-    #[arg(long = "argon2-parallelism", env = "AUTH_ARGON2_PARALLELISM", default_value_t = 1, global = true)]
+    #[arg(
+        long = "argon2-parallelism",
+        env = "AUTH_ARGON2_PARALLELISM",
+        default_value_t = 1,
+        global = true
+    )]
     pub parallelism: u32,
 }
 

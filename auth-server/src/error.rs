@@ -43,8 +43,8 @@ pub struct ProblemJson(pub Problem);
 impl IntoResponse for ProblemJson {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self.0))
-            .unwrap_or_default();
+        let body =
+            serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&self.0)).unwrap_or_default();
         Response::builder()
             .status(status)
             .content_type("application/problem+json")
@@ -252,7 +252,10 @@ impl OAuthError {
             }
             other => other.to_string(),
         };
-        OAuthErrorBody { error: self.code().into(), error_description: Some(description) }
+        OAuthErrorBody {
+            error: self.code().into(),
+            error_description: Some(description),
+        }
     }
 }
 

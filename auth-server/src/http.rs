@@ -59,8 +59,12 @@ fn render(err: poem::Error, oauth: bool) -> Response {
             s if s.is_server_error() => "server_error",
             _ => "invalid_request",
         };
-        let body = OAuthErrorBody { error: code.into(), error_description: detail };
-        let json = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&body)).unwrap_or_default();
+        let body = OAuthErrorBody {
+            error: code.into(),
+            error_description: detail,
+        };
+        let json =
+            serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&body)).unwrap_or_default();
         return Response::builder()
             .status(status)
             .content_type("application/json")
@@ -70,8 +74,10 @@ fn render(err: poem::Error, oauth: bool) -> Response {
     let mut resp = ProblemJson(Problem::new(status, detail)).into_response();
     if bearer_missing {
         // RFC 6750 §3.1: no error attribute when the request carried no token.
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="auth-server""#));
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer realm="auth-server""#),
+        );
     }
     resp
 }
@@ -84,7 +90,10 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        BodyLimitEndpoint { inner: ep, max: self.0 }
+        BodyLimitEndpoint {
+            inner: ep,
+            max: self.0,
+        }
     }
 }
 
@@ -145,7 +154,10 @@ impl<E: Endpoint> Middleware<E> for Observe {
     type Output = ObserveEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        ObserveEndpoint { inner: ep, metrics: self.0.clone() }
+        ObserveEndpoint {
+            inner: ep,
+            metrics: self.0.clone(),
+        }
     }
 }
 

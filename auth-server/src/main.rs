@@ -18,7 +18,10 @@ async fn main() -> ExitCode {
     match cli.command {
         None | Some(Command::Serve) => {
             let serve = async {
-                Application::build(cli.settings).await?.run_until_stopped().await
+                Application::build(cli.settings)
+                    .await?
+                    .run_until_stopped()
+                    .await
             };
             match serve.await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -58,43 +58,74 @@ impl Metrics {
         let mut registry = Registry::with_prefix("auth");
         let requests = Family::<HttpLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
         });
         let tokens_issued = Family::<GrantLabels, Counter>::default();
         let token_errors = Family::<ErrorLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route",
             latency.clone(),
         );
-        registry.register("tokens_issued", "Access tokens issued by grant type", tokens_issued.clone());
+        registry.register(
+            "tokens_issued",
+            "Access tokens issued by grant type",
+            tokens_issued.clone(),
+        );
         registry.register(
             "token_errors",
             "Token endpoint errors by RFC 6749 error code",
             token_errors.clone(),
         );
-        Self { registry, requests, latency, tokens_issued, token_errors }
+        Self {
+            registry,
+            requests,
+            latency,
+            tokens_issued,
+            token_errors,
+        }
     }
 
     /// Records one HTTP request.
     pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests
-            .get_or_create(&HttpLabels { method: method.into(), route: route.into(), status })
+            .get_or_create(&HttpLabels {
+                method: method.into(),
+                route: route.into(),
+                status,
+            })
             .inc();
         self.latency
-            .get_or_create(&RouteLabels { method: method.into(), route: route.into() })
+            .get_or_create(&RouteLabels {
+                method: method.into(),
+                route: route.into(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 
     /// Records an issued access token.
     pub fn token_issued(&self, grant_type: &str) {
-        self.tokens_issued.get_or_create(&GrantLabels { grant_type: grant_type.into() }).inc();
+        self.tokens_issued
+            .get_or_create(&GrantLabels {
+                grant_type: grant_type.into(),
+            })
+            .inc();
     }
 
     /// Records a token-endpoint error (`invalid_grant` counts failed logins).
     pub fn token_error(&self, error: &str) {
-        self.token_errors.get_or_create(&ErrorLabels { error: error.into() }).inc();
+        self.token_errors
+            .get_or_create(&ErrorLabels {
+                error: error.into(),
+            })
+            .inc();
     }
 
     /// The exposition text.

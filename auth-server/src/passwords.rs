@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use argon2::{Algorithm, Argon2, Params, Version, password_hash::PasswordHasher as _};
 use argon2::password_hash::PasswordVerifier as _;
+use argon2::{Algorithm, Argon2, Params, Version, password_hash::PasswordHasher as _};
 
 use crate::{config::Argon2Settings, domain::Password};
 
@@ -25,8 +25,13 @@ impl std::fmt::Debug for PasswordHasher {
 impl PasswordHasher {
     /// Builds a hasher with the given cost and computes the dummy hash.
     pub async fn new(settings: Argon2Settings) -> anyhow::Result<Self> {
-        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
         let argon = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
         let mut random = [0u8; 32];
         getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -38,7 +43,10 @@ impl PasswordHasher {
                 .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
         })
         .await??;
-        Ok(Self { argon, dummy_hash: dummy_hash.into() })
+        Ok(Self {
+            argon,
+            dummy_hash: dummy_hash.into(),
+        })
     }
 
     /// Hashes a new password into a PHC string with a random salt.
@@ -62,7 +70,9 @@ impl PasswordHasher {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = tokio::task::spawn_blocking(move || {
-            argon.verify_password(password.as_bytes(), hash.as_str()).is_ok()
+            argon
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
         })
         .await?;
         Ok(known && matches)

@@ -38,9 +38,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Verifies an access token this server issued.
+    /// Verifies an access token this server issued and checks it was not revoked.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        self.issuer.verify(token)
+        let claims = self.issuer.verify(token)?;
+        match crate::tokens::refresh::access_token_revoked(&self.db, &claims.jti).await {
+            Ok(false) => Ok(claims),
+            Ok(true) => Err(VerifyError::Invalid("token revoked".into())),
+            Err(e) => {
+                tracing::error!(error = ?e, "revocation check failed");
+                Err(VerifyError::Invalid("revocation state unavailable".into()))
+            }
+        }
     }
 }
 
@@ -70,7 +78,9 @@ impl Application {
             settings.access_token_ttl,
             keys.clone(),
         );
-        let acceptor = TcpListener::bind(settings.bind.clone()).into_acceptor().await?;
+        let acceptor = TcpListener::bind(settings.bind.clone())
+            .into_acceptor()
+            .await?;
         let addr = acceptor
             .local_addr()
             .first()
@@ -84,7 +94,11 @@ impl Application {
             issuer,
             metrics: Arc::new(Metrics::new()),
         };
-        Ok(Self { addr, acceptor, state })
+        Ok(Self {
+            addr,
+            acceptor,
+            state,
+        })
     }
 
     /// The bound address (the real port when 0 was asked for).
@@ -102,14 +116,23 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let Self { addr, acceptor, state } = self;
+        let Self {
+            addr,
+            acceptor,
+            state,
+        } = self;
         tracing::info!(%addr, docs = %format!("http://{addr}/docs"), "auth-server listening");
-        let reload = tokio::spawn(reload_keys(state.keys.clone(), state.settings.keys_reload_interval));
+        let reload = tokio::spawn(reload_keys(
+            state.keys.clone(),
+            state.settings.keys_reload_interval,
+        ));
+        let purge = tokio::spawn(purge_token_state(state.db.clone()));
         let app = routes(state);
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         reload.abort();
+        purge.abort();
         result.map_err(Into::into)
     }
 
@@ -148,6 +171,18 @@ async fn reload_keys(keys: Arc<KeyStore>, every: Duration) {
         tick.tick().await;
         if let Err(e) = keys.reload().await {
             tracing::warn!(error = %e, "could not reload the keys; keeping the current ones");
+        }
+    }
+}
+
+/// Hourly housekeeping: forget expired logins and revocation records.
+async fn purge_token_state(db: DatabaseConnection) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = crate::tokens::refresh::purge_expired(&db).await {
+            tracing::warn!(error = %e, "could not purge expired token state");
         }
     }
 }

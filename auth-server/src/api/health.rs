@@ -1,7 +1,10 @@
 //! `/healthz`, `/readyz`, `/metrics`.
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::{Json, PlainText}};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    payload::{Json, PlainText},
+};
 
 use super::ApiTags;
 use crate::startup::AppState;
@@ -31,7 +34,10 @@ pub enum ReadyResponse {
 #[derive(ApiResponse)]
 pub enum MetricsResponse {
     /// Metrics in the Prometheus text format.
-    #[oai(status = 200, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")]
+    #[oai(
+        status = 200,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    )]
     Ok(PlainText<String>),
 }
 
@@ -43,7 +49,10 @@ impl HealthApi {
     /// Liveness: the process serves HTTP.
     #[oai(path = "/healthz", method = "get")]
     async fn healthz(&self) -> Json<Status> {
-        Json(Status { status: "ok".into(), detail: None })
+        Json(Status {
+            status: "ok".into(),
+            detail: None,
+        })
     }
 
     /// Readiness: the database answers and a signing key is loaded.
@@ -52,7 +61,10 @@ impl HealthApi {
         match state.db.ping().await {
             Ok(()) => {
                 let _active = state.keys.active();
-                ReadyResponse::Ready(Json(Status { status: "ok".into(), detail: None }))
+                ReadyResponse::Ready(Json(Status {
+                    status: "ok".into(),
+                    detail: None,
+                }))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "readiness check: database unreachable");

@@ -23,10 +23,22 @@ pub enum ApiTags {
 /// Every API area as one OpenAPI service, served under `server_url`.
 pub fn service(
     server_url: &str,
-) -> OpenApiService<(users::UsersApi, oauth::OAuthApi, well_known::WellKnownApi, health::HealthApi), ()>
-{
+) -> OpenApiService<
+    (
+        users::UsersApi,
+        oauth::OAuthApi,
+        well_known::WellKnownApi,
+        health::HealthApi,
+    ),
+    (),
+> {
     OpenApiService::new(
-        (users::UsersApi, oauth::OAuthApi, well_known::WellKnownApi, health::HealthApi),
+        (
+            users::UsersApi,
+            oauth::OAuthApi,
+            well_known::WellKnownApi,
+            health::HealthApi,
+        ),
         "auth-server",
         env!("CARGO_PKG_VERSION"),
     )

@@ -2,7 +2,10 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::{Form, Json}};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    payload::{Form, Json, PlainText},
+};
 use serde::Deserialize;
 
 use super::ApiTags;
@@ -10,7 +13,10 @@ use crate::{
     clients::{self, Credentials},
     error::{BASIC_CHALLENGE, NO_STORE, OAuthError, OAuthErrorBody},
     startup::AppState,
-    tokens::grants::{self, TokenBody},
+    tokens::{
+        grants::{self, TokenBody},
+        introspection::{self, Introspection},
+    },
 };
 
 /// RFC 6749 token request (form-encoded). Every parameter is optional here so that a
@@ -43,64 +49,120 @@ impl std::fmt::Debug for TokenRequest {
     }
 }
 
-/// Every answer of the token endpoint.
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "token_bad_request")]
-pub enum TokenResponse {
-    /// Tokens issued.
-    #[oai(status = 200)]
-    Ok(
-        Json<TokenBody>,
-        #[oai(header = "Cache-Control")] String,
-        #[oai(header = "Pragma")] String,
-    ),
-    /// `invalid_request`, `invalid_grant`, `invalid_scope`, `unauthorized_client` or
-    /// `unsupported_grant_type`.
-    #[oai(status = 400)]
-    BadRequest(
-        Json<OAuthErrorBody>,
-        #[oai(header = "Cache-Control")] String,
-        #[oai(header = "Pragma")] String,
-    ),
-    /// `invalid_client`; challenges with `Basic` when Basic was used.
-    #[oai(status = 401)]
-    Unauthorized(
-        Json<OAuthErrorBody>,
-        #[oai(header = "WWW-Authenticate")] Option<String>,
-        #[oai(header = "Cache-Control")] String,
-    ),
-    /// Too many failed attempts.
-    #[oai(status = 429)]
-    TooManyRequests(
-        Json<OAuthErrorBody>,
-        #[oai(header = "Retry-After")] u64,
-        #[oai(header = "Cache-Control")] String,
-    ),
-    /// The server failed.
-    #[oai(status = 500)]
-    ServerError(Json<OAuthErrorBody>, #[oai(header = "Cache-Control")] String),
-}
-
-impl From<OAuthError> for TokenResponse {
-    fn from(e: OAuthError) -> Self {
-        let body = Json(e.body());
-        match e {
-            OAuthError::InvalidClient { basic } => Self::Unauthorized(
-                body,
-                basic.then(|| BASIC_CHALLENGE.to_string()),
-                NO_STORE.into(),
+/// Declares the response enum of one OAuth endpoint: its success variant plus the RFC 6749
+/// §5.2 error answers, with framework parse errors turned into `invalid_request`.
+macro_rules! oauth_response {
+    ($(#[$doc:meta])* $name:ident, $handler:ident, $handler_name:literal, $ok:ty) => {
+        $(#[$doc])*
+        #[derive(ApiResponse)]
+        #[oai(bad_request_handler = $handler_name)]
+        pub enum $name {
+            /// Success.
+            #[oai(status = 200)]
+            Ok(
+                $ok,
+                #[oai(header = "Cache-Control")] String,
+                #[oai(header = "Pragma")] String,
             ),
-            OAuthError::TooManyRequests { retry_after } => {
-                Self::TooManyRequests(body, retry_after, NO_STORE.into())
-            }
-            OAuthError::Internal(_) => Self::ServerError(body, NO_STORE.into()),
-            _ => Self::BadRequest(body, NO_STORE.into(), "no-cache".into()),
+            /// `invalid_request`, `invalid_grant`, `invalid_scope`, `unauthorized_client`
+            /// or `unsupported_grant_type`.
+            #[oai(status = 400)]
+            BadRequest(
+                Json<OAuthErrorBody>,
+                #[oai(header = "Cache-Control")] String,
+                #[oai(header = "Pragma")] String,
+            ),
+            /// `invalid_client`; challenges with `Basic` when Basic was used.
+            #[oai(status = 401)]
+            Unauthorized(
+                Json<OAuthErrorBody>,
+                #[oai(header = "WWW-Authenticate")] Option<String>,
+                #[oai(header = "Cache-Control")] String,
+            ),
+            /// Too many failed attempts.
+            #[oai(status = 429)]
+            TooManyRequests(
+                Json<OAuthErrorBody>,
+                #[oai(header = "Retry-After")] u64,
+                #[oai(header = "Cache-Control")] String,
+            ),
+            /// The server failed.
+            #[oai(status = 500)]
+            ServerError(Json<OAuthErrorBody>, #[oai(header = "Cache-Control")] String),
         }
-    }
+
+        impl $name {
+            fn ok(body: $ok) -> Self {
+                Self::Ok(body, NO_STORE.into(), "no-cache".into())
+            }
+        }
+
+        impl From<OAuthError> for $name {
+            fn from(e: OAuthError) -> Self {
+                let body = Json(e.body());
+                match e {
+                    OAuthError::InvalidClient { basic } => Self::Unauthorized(
+                        body,
+                        basic.then(|| BASIC_CHALLENGE.to_string()),
+                        NO_STORE.into(),
+                    ),
+                    OAuthError::TooManyRequests { retry_after } => {
+                        Self::TooManyRequests(body, retry_after, NO_STORE.into())
+                    }
+                    OAuthError::Internal(_) => Self::ServerError(body, NO_STORE.into()),
+                    _ => Self::BadRequest(body, NO_STORE.into(), "no-cache".into()),
+                }
+            }
+        }
+
+        fn $handler(err: poem::Error) -> $name {
+            OAuthError::InvalidRequest(format!("malformed request: {err}")).into()
+        }
+    };
 }
 
-fn token_bad_request(err: poem::Error) -> TokenResponse {
-    OAuthError::InvalidRequest(format!("malformed request: {err}")).into()
+oauth_response!(
+    /// Every answer of the token endpoint.
+    TokenResponse,
+    token_bad_request,
+    "token_bad_request",
+    Json<TokenBody>
+);
+oauth_response!(
+    /// Every answer of the revocation endpoint.
+    RevokeResponse,
+    revoke_bad_request,
+    "revoke_bad_request",
+    PlainText<String>
+);
+oauth_response!(
+    /// Every answer of the introspection endpoint.
+    IntrospectResponse,
+    introspect_bad_request,
+    "introspect_bad_request",
+    Json<Introspection>
+);
+
+/// RFC 7009 revocation / RFC 7662 introspection request (form-encoded).
+#[derive(Object, Deserialize)]
+pub struct TokenInspectionRequest {
+    /// The token.
+    token: Option<String>,
+    /// `access_token` or `refresh_token`; a hint only.
+    token_type_hint: Option<String>,
+    /// `client_secret_post` or a public client: the client id.
+    client_id: Option<String>,
+    /// `client_secret_post`: the client secret.
+    client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TokenInspectionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenInspectionRequest")
+            .field("token_type_hint", &self.token_type_hint)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The OAuth area.
@@ -122,17 +184,90 @@ impl OAuthApi {
         body: Form<TokenRequest>,
     ) -> TokenResponse {
         match token(&state, req, body.0).await {
-            Ok(body) => TokenResponse::Ok(Json(body), NO_STORE.into(), "no-cache".into()),
+            Ok(body) => TokenResponse::ok(Json(body)),
             Err(e) => {
                 state.metrics.token_error(e.code());
                 e.into()
             }
         }
     }
+
+    /// Token revocation (RFC 7009).
+    ///
+    /// Revoking a refresh token ends its whole login; revoking an access token makes it
+    /// inactive until it expires. Unknown tokens are answered 200 too.
+    #[oai(path = "/revoke", method = "post")]
+    async fn revoke(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Form<TokenInspectionRequest>,
+    ) -> RevokeResponse {
+        let result = async {
+            let form = body.0;
+            let credentials = client_credentials(
+                req,
+                form.client_id.as_deref(),
+                form.client_secret.as_deref(),
+            )?;
+            let client = clients::authenticate(&state.db, credentials).await?;
+            let token = required_token(form.token.as_deref())?;
+            introspection::revoke(&state, &client, token, form.token_type_hint.as_deref()).await?;
+            Ok::<_, OAuthError>(())
+        };
+        match result.await {
+            Ok(()) => RevokeResponse::ok(PlainText(String::new())),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Token introspection (RFC 7662), for authenticated confidential clients.
+    #[oai(path = "/introspect", method = "post")]
+    async fn introspect(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: Form<TokenInspectionRequest>,
+    ) -> IntrospectResponse {
+        let result = async {
+            let form = body.0;
+            let credentials = client_credentials(
+                req,
+                form.client_id.as_deref(),
+                form.client_secret.as_deref(),
+            )?;
+            let basic = matches!(credentials, Credentials::Presented { basic: true, .. });
+            let client = clients::authenticate(&state.db, credentials).await?;
+            // RFC 7662 §2.1: the endpoint needs authorization; public clients have none.
+            if !client.confidential {
+                return Err(OAuthError::InvalidClient { basic });
+            }
+            let token = required_token(form.token.as_deref())?;
+            Ok(introspection::introspect(&state, token, form.token_type_hint.as_deref()).await?)
+        };
+        match result.await {
+            Ok(found) => IntrospectResponse::ok(Json(found)),
+            Err(e) => e.into(),
+        }
+    }
 }
 
-async fn token(state: &AppState, req: &Request, form: TokenRequest) -> Result<TokenBody, OAuthError> {
-    let credentials = client_credentials(req, form.client_id.as_deref(), form.client_secret.as_deref())?;
+fn required_token(token: Option<&str>) -> Result<&str, OAuthError> {
+    token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))
+}
+
+async fn token(
+    state: &AppState,
+    req: &Request,
+    form: TokenRequest,
+) -> Result<TokenBody, OAuthError> {
+    let credentials = client_credentials(
+        req,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
     let Some(grant_type) = form.grant_type.as_deref().filter(|g| !g.is_empty()) else {
         return Err(OAuthError::InvalidRequest("grant_type is required".into()));
     };
@@ -161,6 +296,18 @@ async fn token(state: &AppState, req: &Request, form: TokenRequest) -> Result<To
             )
             .await?
         }
+        "refresh_token" => {
+            grants::refresh_token::grant(
+                state,
+                &client,
+                form.refresh_token.as_deref(),
+                form.scope.as_deref(),
+            )
+            .await?
+        }
+        "client_credentials" => {
+            grants::client_credentials::grant(state, &client, form.scope.as_deref()).await?
+        }
         other => {
             return Err(OAuthError::UnsupportedGrantType(format!(
                 "grant_type `{other}` is not supported"
@@ -182,20 +329,29 @@ fn client_credentials(
     let form_id = form_id.filter(|s| !s.is_empty());
     let form_secret = form_secret.filter(|s| !s.is_empty());
     if let Some(header) = req.headers().get(poem::http::header::AUTHORIZATION) {
-        let (id, secret) = parse_basic(header.as_bytes()).ok_or(OAuthError::InvalidClient { basic: true })?;
+        let (id, secret) =
+            parse_basic(header.as_bytes()).ok_or(OAuthError::InvalidClient { basic: true })?;
         if form_secret.is_some() {
             return Err(OAuthError::InvalidRequest(
                 "use one client authentication method, not both Basic and client_secret".into(),
             ));
         }
         if form_id.is_some_and(|f| f != id) {
-            return Err(OAuthError::InvalidRequest("client_id does not match the Basic credentials".into()));
+            return Err(OAuthError::InvalidRequest(
+                "client_id does not match the Basic credentials".into(),
+            ));
         }
-        return Ok(Credentials::Presented { client_id: id, secret: Some(secret), basic: true });
+        return Ok(Credentials::Presented {
+            client_id: id,
+            secret: Some(secret),
+            basic: true,
+        });
     }
     match (form_id, form_secret) {
         (None, None) => Ok(Credentials::None),
-        (None, Some(_)) => Err(OAuthError::InvalidRequest("client_secret without client_id".into())),
+        (None, Some(_)) => Err(OAuthError::InvalidRequest(
+            "client_secret without client_id".into(),
+        )),
         (Some(id), secret) => Ok(Credentials::Presented {
             client_id: id.to_owned(),
             secret: secret.map(str::to_owned),
@@ -239,7 +395,12 @@ mod tests {
 
     #[test]
     fn malformed_basic_headers_are_rejected() {
-        for bad in ["Bearer abc", "Basic !!!", "Basic", &format!("Basic {}", STANDARD.encode("nocolon"))] {
+        for bad in [
+            "Bearer abc",
+            "Basic !!!",
+            "Basic",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+        ] {
             assert_eq!(parse_basic(bad.as_bytes()), None, "{bad}");
         }
     }

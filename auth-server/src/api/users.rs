@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme, auth::Bearer, param::Path, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, SecurityScheme, auth::Bearer, param::Path, payload::Json,
+};
 
 use super::ApiTags;
 use crate::{
@@ -47,7 +49,12 @@ pub struct UserBody {
 
 impl From<user_rows::Model> for UserBody {
     fn from(u: user_rows::Model) -> Self {
-        Self { id: u.id, email: u.email, full_name: u.full_name, created_at: u.created_at }
+        Self {
+            id: u.id,
+            email: u.email,
+            full_name: u.full_name,
+            created_at: u.created_at,
+        }
     }
 }
 
@@ -76,14 +83,22 @@ fn sign_up_bad_request(err: poem::Error) -> SignUpResponse {
         .downcast_ref::<poem_openapi::error::ParseRequestPayloadError>()
         .map(|e| e.reason.clone());
     match reason {
-        Some(reason) if reason.contains("occurred while parsing") => SignUpResponse::Unprocessable(
-            ProblemJson(ApiError::Unprocessable(reason).problem()),
-        ),
+        Some(reason) if !is_json_syntax_error(&reason) => {
+            SignUpResponse::Unprocessable(ProblemJson(ApiError::Unprocessable(reason).problem()))
+        }
         Some(reason) => SignUpResponse::BadRequest(ProblemJson(
             ApiError::BadRequest(format!("malformed JSON: {reason}")).problem(),
         )),
-        None => SignUpResponse::BadRequest(ProblemJson(ApiError::BadRequest(err.to_string()).problem())),
+        None => {
+            SignUpResponse::BadRequest(ProblemJson(ApiError::BadRequest(err.to_string()).problem()))
+        }
     }
+}
+
+/// serde_json reports syntax errors with a position ("… at line 1 column 9"); schema
+/// violations found by poem-openapi never carry one.
+fn is_json_syntax_error(reason: &str) -> bool {
+    reason.contains(" at line ") && reason.contains(" column ")
 }
 
 /// The users area.
@@ -101,7 +116,11 @@ impl UsersApi {
         body: Json<SignUpRequest>,
     ) -> Result<SignUpResponse, ApiError> {
         let body = body.0;
-        let unprocessable = |m: String| Ok(SignUpResponse::Unprocessable(ProblemJson(ApiError::Unprocessable(m).problem())));
+        let unprocessable = |m: String| {
+            Ok(SignUpResponse::Unprocessable(ProblemJson(
+                ApiError::Unprocessable(m).problem(),
+            )))
+        };
         let email = match Email::parse(&body.email) {
             Ok(e) => e,
             Err(m) => return unprocessable(m),
@@ -114,7 +133,17 @@ impl UsersApi {
             Ok(n) => n,
             Err(m) => return unprocessable(m),
         };
-        match users::sign_up(&state.db, &state.hasher, NewUser { email, password, full_name }).await {
+        match users::sign_up(
+            &state.db,
+            &state.hasher,
+            NewUser {
+                email,
+                password,
+                full_name,
+            },
+        )
+        .await
+        {
             Ok(user) => {
                 let location = format!("/users/{}", user.id);
                 Ok(SignUpResponse::Created(Json(user.into()), location))
@@ -128,7 +157,11 @@ impl UsersApi {
 
     /// The caller's profile.
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, state: Data<&AppState>, auth: BearerToken) -> Result<Json<UserBody>, ApiError> {
+    async fn me(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerToken,
+    ) -> Result<Json<UserBody>, ApiError> {
         let user = caller(&state, &auth).await?;
         Ok(Json(user.into()))
     }
@@ -152,10 +185,13 @@ impl UsersApi {
 
 /// The user a user access token belongs to.
 async fn caller(state: &AppState, auth: &BearerToken) -> Result<user_rows::Model, ApiError> {
-    let claims = state.verify_access_token(&auth.0.token).await.map_err(|e| {
-        tracing::debug!(reason = %e, "bearer token refused");
-        ApiError::Unauthorized("the access token is invalid or expired".into())
-    })?;
+    let claims = state
+        .verify_access_token(&auth.0.token)
+        .await
+        .map_err(|e| {
+            tracing::debug!(reason = %e, "bearer token refused");
+            ApiError::Unauthorized("the access token is invalid or expired".into())
+        })?;
     users::find(&state.db, &claims.sub)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("the access token does not belong to a user".into()))

@@ -56,7 +56,10 @@ impl WellKnownApi {
     #[oai(path = "/jwks.json", method = "get")]
     async fn jwks(&self, state: Data<&AppState>) -> JwksResponse {
         let max_age = state.settings.jwks_max_age.as_secs();
-        JwksResponse::Ok(Json(state.keys.jwks()), format!("public, max-age={max_age}"))
+        JwksResponse::Ok(
+            Json(state.keys.jwks()),
+            format!("public, max-age={max_age}"),
+        )
     }
 
     /// Authorization server metadata (RFC 8414).

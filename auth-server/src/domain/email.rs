@@ -51,12 +51,22 @@ mod tests {
 
     #[test]
     fn a_valid_address_is_lower_cased() {
-        assert_eq!(Email::parse(" Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
+        assert_eq!(
+            Email::parse(" Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
     }
 
     #[test]
     fn addresses_without_at_or_domain_dot_are_rejected() {
-        for bad in ["", "alice", "alice@", "@example.com", "alice@localhost", "a b@example.com"] {
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@localhost",
+            "a b@example.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

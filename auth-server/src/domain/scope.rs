@@ -105,8 +105,14 @@ mod tests {
 
     #[test]
     fn forbidden_characters_are_malformed() {
-        assert_eq!(ScopeSet::parse("posts:read \"x\"").unwrap_err(), ScopeError::Malformed);
-        assert_eq!(ScopeSet::parse("posts\\read").unwrap_err(), ScopeError::Malformed);
+        assert_eq!(
+            ScopeSet::parse("posts:read \"x\"").unwrap_err(),
+            ScopeError::Malformed
+        );
+        assert_eq!(
+            ScopeSet::parse("posts\\read").unwrap_err(),
+            ScopeError::Malformed
+        );
     }
 
     #[test]

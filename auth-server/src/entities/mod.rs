@@ -1,4 +1,8 @@
 //! sea-orm entities of the auth database.
 
 pub mod clients;
+pub mod family_access_tokens;
+pub mod refresh_families;
+pub mod refresh_tokens;
+pub mod revoked_access_tokens;
 pub mod users;

@@ -67,7 +67,10 @@ mod tests {
 
     #[test]
     fn thumbprint_matches_rfc_7638_example() {
-        assert_eq!(thumbprint(N, E), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(N, E),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub fn is_published(
         Some(retired_at) => {
             let window = chrono::Duration::from_std(max_token_lifetime + leeway)
                 .unwrap_or(chrono::Duration::MAX);
-            retired_at.checked_add_signed(window).is_none_or(|until| now < until)
+            retired_at
+                .checked_add_signed(window)
+                .is_none_or(|until| now < until)
         }
     }
 }
@@ -87,7 +89,12 @@ mod tests {
 
     #[test]
     fn an_active_key_is_always_published() {
-        assert!(is_published(&meta("a", 0, None), at(1_000_000), TTL, LEEWAY));
+        assert!(is_published(
+            &meta("a", 0, None),
+            at(1_000_000),
+            TTL,
+            LEEWAY
+        ));
     }
 
     #[test]
@@ -100,7 +107,11 @@ mod tests {
 
     #[test]
     fn the_newest_unretired_key_is_active() {
-        let metas = vec![meta("old", 10, Some(20)), meta("b", 20, None), meta("a", 30, None)];
+        let metas = vec![
+            meta("old", 10, Some(20)),
+            meta("b", 20, None),
+            meta("a", 30, None),
+        ];
         assert_eq!(pick_active(&metas).unwrap().kid, "a");
     }
 

@@ -33,7 +33,9 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,7 +48,12 @@ impl SigningKey {
         let e = public.exponent().big_endian_without_leading_zero().to_vec();
         let jwk = Jwk::rsa(&n, &e);
         let decoding = jsonwebtoken::DecodingKey::from_rsa_components(&jwk.n, &jwk.e)?;
-        Ok(Self { kid: jwk.kid.clone(), jwk, decoding, pair })
+        Ok(Self {
+            kid: jwk.kid.clone(),
+            jwk,
+            decoding,
+            pair,
+        })
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RS256) over `message`. The key pair is parsed once
@@ -55,7 +62,12 @@ impl SigningKey {
         let mut signature = vec![0; self.pair.public_modulus_len()];
         let rng = aws_lc_rs::rand::SystemRandom::new();
         self.pair
-            .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, message, &mut signature)
+            .sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &rng,
+                message,
+                &mut signature,
+            )
             .map_err(|_| anyhow::anyhow!("RSA signing failed"))?;
         Ok(signature)
     }
@@ -71,7 +83,10 @@ pub struct KeyFiles {
 impl KeyFiles {
     /// The directory and the size of keys generated in it.
     pub fn new(dir: impl Into<PathBuf>, bits: usize) -> Self {
-        Self { dir: dir.into(), bits }
+        Self {
+            dir: dir.into(),
+            bits,
+        }
     }
 
     /// Every key's metadata, oldest first. Unreadable entries are skipped with a warning so
@@ -88,11 +103,15 @@ impl KeyFiles {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            match fs::read(&path).map_err(anyhow::Error::from).and_then(|raw| {
-                serde_json::from_slice::<KeyMeta>(&raw).map_err(anyhow::Error::from)
-            }) {
+            match fs::read(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|raw| {
+                    serde_json::from_slice::<KeyMeta>(&raw).map_err(anyhow::Error::from)
+                }) {
                 Ok(meta) => metas.push(meta),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "skipping unreadable key metadata"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "skipping unreadable key metadata")
+                }
             }
         }
         metas.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
@@ -122,7 +141,11 @@ impl KeyFiles {
             .to_pkcs8_der()
             .map_err(|e| anyhow::anyhow!("cannot encode key: {e}"))?;
         let key = SigningKey::from_pkcs8(der.as_bytes())?;
-        let meta = KeyMeta { kid: key.kid.clone(), created_at: Utc::now(), retired_at: None };
+        let meta = KeyMeta {
+            kid: key.kid.clone(),
+            created_at: Utc::now(),
+            retired_at: None,
+        };
         write_atomically(&self.pem_path(&meta.kid), pem.as_bytes(), 0o600)?;
         self.save(&meta)?;
         tracing::info!(kid = %meta.kid, bits = self.bits, "generated a signing key");
@@ -201,7 +224,9 @@ pub struct KeyStore {
 
 impl fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyStore").field("files", &self.files).finish_non_exhaustive()
+        f.debug_struct("KeyStore")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
     }
 }
 
@@ -219,7 +244,11 @@ impl KeyStore {
             })
             .await??
         };
-        Ok(Self { files, max_token_lifetime, loaded: RwLock::new(Arc::new(loaded)) })
+        Ok(Self {
+            files,
+            max_token_lifetime,
+            loaded: RwLock::new(Arc::new(loaded)),
+        })
     }
 
     /// Re-reads the directory: picks up keys rotated by the CLI or another replica and
@@ -254,7 +283,10 @@ impl KeyStore {
     }
 
     fn snapshot(&self) -> Arc<Loaded> {
-        self.loaded.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.loaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -293,8 +325,14 @@ fn load_all(
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("the active key is not loadable"))?;
     ordered.sort_by_key(|k| k.kid != active.kid);
-    let jwks = JwkSet { keys: ordered.iter().map(|k| k.jwk.clone()).collect() };
-    Ok(Loaded { active, published, jwks })
+    let jwks = JwkSet {
+        keys: ordered.iter().map(|k| k.jwk.clone()).collect(),
+    };
+    Ok(Loaded {
+        active,
+        published,
+        jwks,
+    })
 }
 
 #[cfg(test)]
@@ -331,6 +369,13 @@ mod tests {
         assert_eq!(loaded.jwks.keys[0].kid, second.kid);
         assert!(loaded.published.contains_key(&first.kid));
         let metas = files.list().unwrap();
-        assert!(metas.iter().find(|m| m.kid == first.kid).unwrap().retired_at.is_some());
+        assert!(
+            metas
+                .iter()
+                .find(|m| m.kid == first.kid)
+                .unwrap()
+                .retired_at
+                .is_some()
+        );
     }
 }

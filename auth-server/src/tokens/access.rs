@@ -21,7 +21,9 @@ pub struct IssuedAccessToken {
 
 impl std::fmt::Debug for IssuedAccessToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedAccessToken").field("jti", &self.claims.jti).finish_non_exhaustive()
+        f.debug_struct("IssuedAccessToken")
+            .field("jti", &self.claims.jti)
+            .finish_non_exhaustive()
     }
 }
 
@@ -55,7 +57,12 @@ pub struct AccessTokenIssuer {
 impl AccessTokenIssuer {
     /// An issuer for `iss`/`aud` with the given token lifetime.
     pub fn new(issuer: String, audience: String, ttl: Duration, keys: Arc<KeyStore>) -> Self {
-        Self { issuer, audience, ttl, keys }
+        Self {
+            issuer,
+            audience,
+            ttl,
+            keys,
+        }
     }
 
     /// The access-token lifetime.
@@ -84,7 +91,11 @@ impl AccessTokenIssuer {
             scope: scope.to_string(),
         };
         let key = self.keys.active();
-        let header = JoseHeader { alg: "RS256", typ: "at+jwt", kid: &key.kid };
+        let header = JoseHeader {
+            alg: "RS256",
+            typ: "at+jwt",
+            kid: &key.kid,
+        };
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
@@ -92,10 +103,17 @@ impl AccessTokenIssuer {
         );
         let token = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
             let signature = key.sign_rs256(signing_input.as_bytes())?;
-            Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+            Ok(format!(
+                "{signing_input}.{}",
+                URL_SAFE_NO_PAD.encode(signature)
+            ))
         })
         .await??;
-        Ok(IssuedAccessToken { token, claims, expires_in: self.ttl.as_secs() })
+        Ok(IssuedAccessToken {
+            token,
+            claims,
+            expires_in: self.ttl.as_secs(),
+        })
     }
 
     /// Checks a token this server issued: RS256 with a published key, `typ` at+jwt, our
@@ -109,10 +127,16 @@ impl AccessTokenIssuer {
         if header.alg != Algorithm::RS256 {
             return Err(VerifyError::Invalid("unexpected algorithm".into()));
         }
-        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+        {
             return Err(VerifyError::Invalid("not an access token".into()));
         }
-        let kid = header.kid.ok_or_else(|| VerifyError::Invalid("no key id".into()))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| VerifyError::Invalid("no key id".into()))?;
         let key = self
             .keys
             .published(&kid)

@@ -1,9 +1,11 @@
-//! Tokens: what an access token says, how it is signed and checked, and the grants that
-//! issue them.
+//! Tokens: what an access token says, how it is signed and checked, the refresh-token
+//! lifecycle, and the grants that issue them.
 
 pub mod access;
 pub mod claims;
 pub mod grants;
+pub mod introspection;
+pub mod refresh;
 
 pub use access::{AccessTokenIssuer, IssuedAccessToken, VerifyError};
 pub use claims::AccessClaims;

@@ -13,10 +13,20 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Users::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Users::Id).string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Users::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     // Stored lower-cased, so this unique index is the case-insensitive rule
                     // and concurrent sign-ups with one address cannot both succeed.
-                    .col(ColumnDef::new(Users::Email).string_len(320).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Users::Email)
+                            .string_len(320)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Users::PasswordHash).string().not_null())
                     .col(ColumnDef::new(Users::FullName).string_len(800).not_null())
                     .col(

@@ -13,7 +13,12 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Clients::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Clients::ClientId).string_len(128).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Clients::ClientId)
+                            .string_len(128)
+                            .not_null()
+                            .primary_key(),
+                    )
                     // Hex SHA-256 of the secret; NULL for public clients.
                     .col(ColumnDef::new(Clients::SecretHash).string_len(64).null())
                     .col(ColumnDef::new(Clients::GrantTypes).string().not_null())
@@ -41,7 +46,7 @@ impl MigrationTrait for Migration {
                 "posts-web".into(),
                 "password refresh_token".into(),
                 "posts:read posts:write".into(),
-                Expr::current_timestamp().into(),
+                Expr::current_timestamp(),
             ])
             .to_owned();
         manager.exec_stmt(insert).await

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_users;
 mod m20261128_000002_create_clients;
+mod m20261128_000003_create_token_state;
 
 /// Applies every migration of the auth database, in order.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_users::Migration),
             Box::new(m20261128_000002_create_clients::Migration),
+            Box::new(m20261128_000003_create_token_state::Migration),
         ]
     }
 }

@@ -1,6 +1,8 @@
 //! The grant types of the token endpoint, one file each.
 
+pub mod client_credentials;
 pub mod password;
+pub mod refresh_token;
 
 use serde::Serialize;
 
@@ -25,7 +27,10 @@ pub struct TokenBody {
 /// Granted scope = requested ∩ allowed; everything allowed when nothing is requested.
 /// An unknown or malformed scope, or a request of which nothing can be granted, is
 /// `invalid_scope` (RFC 6749 §5.2).
-pub fn negotiate_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
+pub fn negotiate_scope(
+    requested: Option<&str>,
+    allowed: &ScopeSet,
+) -> Result<ScopeSet, OAuthError> {
     let requested = match requested.map(str::trim) {
         None | Some("") => return non_empty(allowed.clone()),
         Some(raw) => ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?,
@@ -35,7 +40,9 @@ pub fn negotiate_scope(requested: Option<&str>, allowed: &ScopeSet) -> Result<Sc
 
 fn non_empty(scope: ScopeSet) -> Result<ScopeSet, OAuthError> {
     if scope.is_empty() {
-        Err(OAuthError::InvalidScope("none of the requested scopes may be granted to this client".into()))
+        Err(OAuthError::InvalidScope(
+            "none of the requested scopes may be granted to this client".into(),
+        ))
     } else {
         Ok(scope)
     }
@@ -62,7 +69,10 @@ mod tests {
     #[test]
     fn unknown_or_ungrantable_scope_is_invalid_scope() {
         let allowed = ScopeSet::parse("posts:read").unwrap();
-        assert!(matches!(negotiate_scope(Some("admin"), &allowed), Err(OAuthError::InvalidScope(_))));
+        assert!(matches!(
+            negotiate_scope(Some("admin"), &allowed),
+            Err(OAuthError::InvalidScope(_))
+        ));
         assert!(matches!(
             negotiate_scope(Some("posts:write"), &allowed),
             Err(OAuthError::InvalidScope(_))

@@ -1,10 +1,15 @@
 //! RFC 6749 §4.3 resource owner password credentials grant. Legacy (RFC 9700 §2.4): it
 //! can be switched off per client by leaving `password` out of the client's grant types.
 
-use super::{TokenBody, negotiate_scope};
-use crate::{clients::AuthenticatedClient, error::OAuthError, startup::AppState, users};
+use sea_orm::TransactionTrait;
 
-/// Checks the user's credentials and issues an access token.
+use super::{TokenBody, negotiate_scope};
+use crate::{
+    clients::AuthenticatedClient, error::OAuthError, startup::AppState, tokens::refresh, users,
+};
+
+/// Checks the user's credentials and starts a login: an access token and the first
+/// refresh token of a new family.
 #[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
 pub async fn grant(
     state: &AppState,
@@ -14,7 +19,9 @@ pub async fn grant(
     scope: Option<&str>,
 ) -> Result<TokenBody, OAuthError> {
     let (Some(username), Some(password)) = (username, password) else {
-        return Err(OAuthError::InvalidRequest("username and password are required".into()));
+        return Err(OAuthError::InvalidRequest(
+            "username and password are required".into(),
+        ));
     };
     let scope = negotiate_scope(scope, &client.scopes)?;
     let Some(user) =
@@ -23,13 +30,32 @@ pub async fn grant(
         tracing::debug!("password grant refused: bad credentials");
         return Err(OAuthError::InvalidGrant);
     };
-    let access = state.issuer.issue(&user.id, &client.client_id, &scope).await?;
+    let access = state
+        .issuer
+        .issue(&user.id, &client.client_id, &scope)
+        .await?;
+    let refresh_token = if client.may_use("refresh_token") {
+        let txn = state.db.begin().await?;
+        let (family, token) = refresh::start_family(
+            &txn,
+            &user.id,
+            &client.client_id,
+            &scope.to_string(),
+            state.settings.refresh_token_ttl,
+        )
+        .await?;
+        refresh::record_access_token(&txn, &family.id, &access).await?;
+        txn.commit().await?;
+        Some(token.into_string())
+    } else {
+        None
+    };
     tracing::info!(user_id = %user.id, jti = %access.claims.jti, "issued tokens (password grant)");
     Ok(TokenBody {
         access_token: access.token,
         token_type: "Bearer".into(),
         expires_in: access.expires_in,
-        refresh_token: None,
+        refresh_token,
         scope: scope.to_string(),
     })
 }

@@ -1,0 +1,24 @@
+//! One refresh token of a login, stored only as a hash.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `refresh_tokens`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "refresh_tokens")]
+pub struct Model {
+    /// Hex SHA-256 of the token.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub token_hash: String,
+    /// The login it belongs to.
+    pub family_id: String,
+    /// Issue time.
+    pub created_at: DateTimeUtc,
+    /// Rotation time; a used token presented again is reuse.
+    pub used_at: Option<DateTimeUtc>,
+}
+
+/// No relations are navigated.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

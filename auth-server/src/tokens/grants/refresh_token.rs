@@ -1,0 +1,67 @@
+//! RFC 6749 §6 refresh grant, with rotation and reuse detection.
+
+use sea_orm::TransactionTrait;
+
+use super::TokenBody;
+use crate::{
+    clients::AuthenticatedClient, domain::ScopeSet, error::OAuthError, startup::AppState,
+    tokens::refresh,
+};
+
+/// Exchanges a live refresh token for a new access token and its successor.
+#[tracing::instrument(skip_all, fields(client_id = %client.client_id))]
+pub async fn grant(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    presented: Option<&str>,
+    scope: Option<&str>,
+) -> Result<TokenBody, OAuthError> {
+    let Some(presented) = presented.filter(|t| !t.is_empty()) else {
+        return Err(OAuthError::InvalidRequest(
+            "refresh_token is required".into(),
+        ));
+    };
+    let live = refresh::find_live(&state.db, presented, &client.client_id).await?;
+    let granted =
+        ScopeSet::parse(&live.family.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
+    // RFC 6749 §6: the new access token may be narrower, never wider; the login keeps
+    // its original scope for later refreshes.
+    let scope = match scope.map(str::trim).filter(|s| !s.is_empty()) {
+        None => granted,
+        Some(raw) => {
+            let requested =
+                ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?;
+            if requested.is_empty() || !requested.is_subset_of(&granted) {
+                return Err(OAuthError::InvalidScope(
+                    "the requested scope exceeds the scope originally granted".into(),
+                ));
+            }
+            requested
+        }
+    };
+    let txn = state.db.begin().await?;
+    let next = match refresh::rotate(&txn, &live).await {
+        Ok(next) => next,
+        Err(e) => {
+            txn.rollback().await?;
+            // Lost a race with a concurrent use of the same token: that is reuse too.
+            refresh::revoke_family(&state.db, &live.family.id).await?;
+            tracing::warn!(family_id = %live.family.id, "concurrent refresh token use; login revoked");
+            return Err(e);
+        }
+    };
+    let access = state
+        .issuer
+        .issue(&live.family.user_id, &client.client_id, &scope)
+        .await?;
+    refresh::record_access_token(&txn, &live.family.id, &access).await?;
+    txn.commit().await?;
+    tracing::info!(family_id = %live.family.id, jti = %access.claims.jti, "issued tokens (refresh grant)");
+    Ok(TokenBody {
+        access_token: access.token,
+        token_type: "Bearer".into(),
+        expires_in: access.expires_in,
+        refresh_token: Some(next.into_string()),
+        scope: scope.to_string(),
+    })
+}

@@ -1,0 +1,306 @@
+//! Refresh tokens: opaque, 256 random bits, stored only as SHA-256 hashes, bound to a
+//! login (family) of one user, client and scope. Every use rotates the token; presenting a
+//! rotated one again revokes the whole login (RFC 9700 §4.14.2).
+
+use std::{fmt, time::Duration};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::IssuedAccessToken;
+use crate::{
+    entities::{family_access_tokens, refresh_families, refresh_tokens, revoked_access_tokens},
+    error::OAuthError,
+};
+
+/// A refresh token in clear, on its way to the client. Never printed.
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    fn generate() -> anyhow::Result<Self> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// The token, for the response body.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+/// Hex SHA-256: what the database holds instead of the token.
+pub fn hash_token(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Starts a login for `user_id` at `client_id` and returns its first refresh token.
+pub async fn start_family(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    lifetime: Duration,
+) -> anyhow::Result<(refresh_families::Model, RefreshToken)> {
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::from_std(lifetime)?;
+    let family = refresh_families::ActiveModel {
+        id: Set(Uuid::new_v4().to_string()),
+        user_id: Set(user_id.to_owned()),
+        client_id: Set(client_id.to_owned()),
+        scope: Set(scope.to_owned()),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    let token = add_token(db, &family.id, now).await?;
+    Ok((family, token))
+}
+
+async fn add_token(
+    db: &impl ConnectionTrait,
+    family_id: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<RefreshToken> {
+    let token = RefreshToken::generate()?;
+    refresh_tokens::ActiveModel {
+        token_hash: Set(hash_token(&token.0)),
+        family_id: Set(family_id.to_owned()),
+        created_at: Set(now),
+        used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// Remembers that `access` was issued within `family_id`, so that revoking the login
+/// makes introspection report it inactive.
+pub async fn record_access_token(
+    db: &impl ConnectionTrait,
+    family_id: &str,
+    access: &IssuedAccessToken,
+) -> anyhow::Result<()> {
+    family_access_tokens::ActiveModel {
+        jti: Set(access.claims.jti.clone()),
+        family_id: Set(family_id.to_owned()),
+        expires_at: Set(timestamp(access.claims.exp)),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// A presented refresh token that is live and belongs to the presenting client.
+#[derive(Debug)]
+pub struct LiveRefresh {
+    /// The token's row key.
+    pub token_hash: String,
+    /// Its login.
+    pub family: refresh_families::Model,
+}
+
+/// Finds the login of a presented refresh token, refusing (with `invalid_grant`, whatever
+/// the cause) unknown, expired, revoked and foreign tokens. A token that was already
+/// rotated is reuse: the whole login is revoked.
+pub async fn find_live(
+    db: &impl ConnectionTrait,
+    presented: &str,
+    client_id: &str,
+) -> Result<LiveRefresh, OAuthError> {
+    let token_hash = hash_token(presented);
+    let Some(row) = refresh_tokens::Entity::find_by_id(token_hash.clone())
+        .one(db)
+        .await?
+    else {
+        tracing::debug!("refresh refused: unknown token");
+        return Err(OAuthError::InvalidGrant);
+    };
+    let Some(family) = refresh_families::Entity::find_by_id(row.family_id.clone())
+        .one(db)
+        .await?
+    else {
+        return Err(OAuthError::InvalidGrant);
+    };
+    // RFC 6749 §6: the token must have been issued to the authenticated client.
+    if family.client_id != client_id {
+        tracing::debug!("refresh refused: token belongs to another client");
+        return Err(OAuthError::InvalidGrant);
+    }
+    if family.revoked_at.is_some() || family.expires_at <= Utc::now() {
+        tracing::debug!(family_id = %family.id, "refresh refused: login revoked or expired");
+        return Err(OAuthError::InvalidGrant);
+    }
+    if row.used_at.is_some() {
+        revoke_family(db, &family.id).await?;
+        tracing::warn!(family_id = %family.id, "refresh token reuse detected; login revoked");
+        return Err(OAuthError::InvalidGrant);
+    }
+    Ok(LiveRefresh { token_hash, family })
+}
+
+/// Marks the presented token used and issues its successor, atomically: of two concurrent
+/// uses exactly one updates the row; the other finds it used, which is reuse.
+pub async fn rotate(
+    db: &impl ConnectionTrait,
+    live: &LiveRefresh,
+) -> Result<RefreshToken, OAuthError> {
+    let now = Utc::now();
+    let updated = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::TokenHash.eq(live.token_hash.clone()))
+        .filter(refresh_tokens::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(OAuthError::InvalidGrant);
+    }
+    Ok(add_token(db, &live.family.id, now).await?)
+}
+
+/// Revokes a login: its refresh tokens stop working and its access tokens introspect as
+/// inactive.
+pub async fn revoke_family(db: &impl ConnectionTrait, family_id: &str) -> anyhow::Result<()> {
+    refresh_families::Entity::update_many()
+        .col_expr(refresh_families::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_families::Column::Id.eq(family_id.to_owned()))
+        .filter(refresh_families::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether the access token `jti` was revoked, alone or with its login.
+pub async fn access_token_revoked(db: &impl ConnectionTrait, jti: &str) -> anyhow::Result<bool> {
+    if revoked_access_tokens::Entity::find_by_id(jti.to_owned())
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    let Some(issued) = family_access_tokens::Entity::find_by_id(jti.to_owned())
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let family = refresh_families::Entity::find_by_id(issued.family_id)
+        .one(db)
+        .await?;
+    Ok(family.is_none_or(|f| f.revoked_at.is_some()))
+}
+
+/// Records an RFC 7009 revocation of one access token until its expiry.
+pub async fn revoke_access_token(
+    db: &impl ConnectionTrait,
+    jti: &str,
+    exp: i64,
+) -> anyhow::Result<()> {
+    let row = revoked_access_tokens::ActiveModel {
+        jti: Set(jti.to_owned()),
+        expires_at: Set(timestamp(exp)),
+    };
+    // Revoking twice is not an error.
+    revoked_access_tokens::Entity::insert(row)
+        .on_conflict_do_nothing()
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The state of a refresh token for introspection.
+pub async fn introspect(
+    db: &impl ConnectionTrait,
+    presented: &str,
+) -> anyhow::Result<Option<refresh_families::Model>> {
+    let Some(row) = refresh_tokens::Entity::find_by_id(hash_token(presented))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.used_at.is_some() {
+        return Ok(None);
+    }
+    let family = refresh_families::Entity::find_by_id(row.family_id)
+        .one(db)
+        .await?;
+    Ok(family.filter(|f| f.revoked_at.is_none() && f.expires_at > Utc::now()))
+}
+
+/// Deletes what can no longer matter: expired logins (with their tokens) and records of
+/// access tokens past their expiry.
+pub async fn purge_expired(db: &impl ConnectionTrait) -> anyhow::Result<()> {
+    let now = Utc::now();
+    revoked_access_tokens::Entity::delete_many()
+        .filter(revoked_access_tokens::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    family_access_tokens::Entity::delete_many()
+        .filter(family_access_tokens::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    let expired: Vec<String> = refresh_families::Entity::find()
+        .filter(refresh_families::Column::ExpiresAt.lt(now))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    for chunk in expired.chunks(500) {
+        refresh_tokens::Entity::delete_many()
+            .filter(refresh_tokens::Column::FamilyId.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+        family_access_tokens::Entity::delete_many()
+            .filter(family_access_tokens::Column::FamilyId.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+        refresh_families::Entity::delete_many()
+            .filter(refresh_families::Column::Id.is_in(chunk.to_vec()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+fn timestamp(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_carry_256_bits_and_hide_in_debug() {
+        let t = RefreshToken::generate().unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&t.0).unwrap().len(), 32);
+        assert!(!format!("{t:?}").contains(&t.0));
+    }
+
+    #[test]
+    fn the_stored_hash_is_hex_sha256() {
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,134 @@
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+fn auth_server(app: &crate::helpers::TestApp, args: &[&str]) -> (i32, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_auth-server"))
+        .args(args)
+        .env("AUTH_DATABASE_URL", &app.database_url)
+        .env("AUTH_KEYS_DIR", app.keys_dir())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("auth-server runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json = if stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(stdout.trim()).unwrap()
+    };
+    (output.status.code().unwrap(), json)
+}
+
+#[tokio::test]
+async fn clients_create_list_and_delete_print_json() {
+    let app = spawn_app().await;
+
+    let (code, created) = auth_server(
+        &app,
+        &[
+            "clients",
+            "create",
+            "reporting",
+            "--confidential",
+            "--grants",
+            "client_credentials",
+            "--scopes",
+            "posts:read",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(created["client_id"], "reporting");
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43);
+
+    let resp = app
+        .post_token_basic(
+            "reporting",
+            &secret,
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+
+    let (code, listed) = auth_server(&app, &["clients", "list"]);
+    assert_eq!(code, 0);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["posts-web", "reporting"]);
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret is shown once only"
+    );
+
+    let (code, _) = auth_server(&app, &["clients", "delete", "reporting"]);
+    assert_eq!(code, 0);
+    let resp = app
+        .post_token_basic(
+            "reporting",
+            &secret,
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn admin_failures_exit_1_and_usage_errors_exit_2() {
+    let app = spawn_app().await;
+
+    let (code, body) = auth_server(&app, &["clients", "delete", "ghost"]);
+    assert_eq!(code, 1);
+    assert!(body["error"].is_string());
+    let (code, _) = auth_server(&app, &["clients", "create", "bad id!"]);
+    assert_eq!(code, 1);
+    let (code, _) = auth_server(
+        &app,
+        &["clients", "create", "pub", "--grants", "client_credentials"],
+    );
+    assert_eq!(code, 1, "client_credentials needs a confidential client");
+    let (code, _) = auth_server(&app, &["clients", "frobnicate"]);
+    assert_eq!(code, 2);
+}
+
+#[tokio::test]
+async fn keys_rotate_and_list_through_the_cli() {
+    let app = spawn_app().await;
+    let (_, before) = auth_server(&app, &["keys", "list"]);
+    let old_kid = before[0]["kid"].as_str().unwrap().to_owned();
+
+    let (code, rotated) = auth_server(&app, &["keys", "rotate"]);
+    assert_eq!(code, 0);
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+
+    let (code, listed) = auth_server(&app, &["keys", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(listed[0]["kid"], new_kid.as_str());
+    assert_eq!(listed[0]["state"], "active");
+    assert_eq!(listed[1]["kid"], old_kid.as_str());
+    assert_eq!(listed[1]["state"], "retired");
+    assert!(listed[1]["created_at"].is_string());
+}
+
+#[tokio::test]
+async fn migrate_applies_migrations_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("fresh.db").display()
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_auth-server"))
+        .args(["migrate"])
+        .env("AUTH_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+
+    assert!(output.status.success());
+    assert!(dir.path().join("fresh.db").exists());
+}

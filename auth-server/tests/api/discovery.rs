@@ -1,0 +1,94 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn the_jwks_is_cacheable_and_lists_rs256_signing_keys() {
+    let app = spawn_app().await;
+
+    let resp = app.get("/.well-known/jwks.json").await;
+
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["cache-control"], "public, max-age=300");
+    let jwks: Value = resp.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    for field in ["kty", "use", "alg", "kid", "n", "e"] {
+        assert!(keys[0][field].is_string(), "{field}");
+    }
+    assert!(keys[0].get("d").is_none(), "no private parts");
+}
+
+#[tokio::test]
+async fn the_metadata_lists_exactly_what_is_implemented() {
+    let app = spawn_app().await;
+
+    let meta: Value = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(meta["issuer"], "http://127.0.0.1:8000");
+    assert_eq!(meta["token_endpoint"], "http://127.0.0.1:8000/oauth/token");
+    assert_eq!(
+        meta["revocation_endpoint"],
+        "http://127.0.0.1:8000/oauth/revoke"
+    );
+    assert_eq!(
+        meta["introspection_endpoint"],
+        "http://127.0.0.1:8000/oauth/introspect"
+    );
+    assert_eq!(
+        meta["jwks_uri"],
+        "http://127.0.0.1:8000/.well-known/jwks.json"
+    );
+    assert_eq!(
+        meta["grant_types_supported"],
+        serde_json::json!(["password", "refresh_token", "client_credentials"])
+    );
+    assert_eq!(
+        meta["scopes_supported"],
+        serde_json::json!(["posts:read", "posts:write"])
+    );
+    let methods = meta["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap();
+    for m in ["client_secret_basic", "client_secret_post", "none"] {
+        assert!(methods.iter().any(|v| v == m), "{m}");
+    }
+    assert!(meta.get("authorization_endpoint").is_none());
+}
+
+#[tokio::test]
+async fn the_advertised_endpoints_exist() {
+    let app = spawn_app().await;
+    let meta: Value = app
+        .get("/.well-known/oauth-authorization-server")
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    for key in [
+        "token_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+    ] {
+        let path = meta[key]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("http://127.0.0.1:8000");
+        let resp = app
+            .http
+            .post(format!("{}{path}", app.address))
+            .form(&[("x", "y")])
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(resp.status(), StatusCode::NOT_FOUND, "{key}");
+        assert!(resp.status().is_client_error(), "{key}");
+    }
+}

@@ -1,0 +1,12 @@
+//! Black-box tests: the real server on port 0, talked to over HTTP.
+
+mod cli;
+mod client_credentials;
+mod discovery;
+mod helpers;
+mod keys;
+mod operations;
+mod password_grant;
+mod refresh_grant;
+mod revocation;
+mod users;

@@ -1,0 +1,89 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn health_and_readiness_are_ok() {
+    let app = spawn_app().await;
+
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_request_and_token_counters() {
+    let app = spawn_app().await;
+    app.signed_up_user("m@example.com").await;
+    app.password_tokens("m@example.com").await;
+
+    let text = app.get("/metrics").await.text().await.unwrap();
+
+    assert!(
+        text.contains(
+            "auth_http_requests_total{method=\"POST\",route=\"/oauth/token\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("auth_tokens_issued_total{grant_type=\"password\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("auth_http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_and_swagger_ui_are_served() {
+    let app = spawn_app().await;
+
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    for path in [
+        "/users",
+        "/users/me",
+        "/oauth/token",
+        "/oauth/revoke",
+        "/oauth/introspect",
+        "/.well-known/jwks.json",
+    ] {
+        assert!(
+            spec["paths"].get(path).is_some(),
+            "{path} missing from the spec"
+        );
+    }
+    let docs = app.get("/docs").await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = spawn_app().await;
+
+    assert_problem(app.get("/nope").await, StatusCode::NOT_FOUND).await;
+    let delete = app
+        .http
+        .delete(format!("{}/users/me", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(delete, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+#[tokio::test]
+async fn restarting_keeps_the_key_so_old_tokens_still_verify() {
+    let mut app = spawn_app().await;
+    app.signed_up_user("k@example.com").await;
+    let token = app.password_tokens("k@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let kid_before = app.get_jwks().await["keys"][0]["kid"].clone();
+    app.stop().await;
+
+    let restarted = crate::helpers::start(app.settings.clone()).await;
+
+    assert_eq!(restarted.get_jwks().await["keys"][0]["kid"], kid_before);
+    assert_eq!(restarted.get_me(&token).await.status(), StatusCode::OK);
+}
