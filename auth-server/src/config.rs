@@ -72,6 +72,25 @@ pub struct Settings {
     #[command(flatten)]
     pub argon2: Argon2Settings,
 
+    /// Brute-force throttling of the password grant.
+    #[command(flatten)]
+    pub throttle: ThrottleSettings,
+
+    /// Take the client address for throttling from the first `X-Forwarded-For` entry.
+    /// Only enable behind a proxy that sets that header itself.
+    #[arg(
+        long,
+        env = "AUTH_TRUST_FORWARDED_FOR",
+        default_value_t = false,
+        global = true
+    )]
+    pub trust_forwarded_for: bool,
+
+    /// Longest time a client may take to send a request (headers and body), and to send
+    /// the next one on a kept-alive connection, in seconds; slower connections are closed.
+    #[arg(long, env = "AUTH_REQUEST_TIMEOUT", default_value = "10", value_parser = parse_seconds, global = true)]
+    pub request_timeout: Duration,
+
     /// Origins allowed to call the token endpoint from a browser (comma-separated),
     /// for example the Swagger UI of posts-server.
     #[arg(
@@ -119,6 +138,53 @@ pub struct Argon2Settings {
         global = true
     )]
     pub parallelism: u32,
+}
+
+/// Brute-force throttling (see `throttle.rs` for the policy).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ThrottleSettings {
+    /// Consecutive failed logins before an account is locked.
+    #[arg(
+        long = "login-max-failures",
+        env = "AUTH_LOGIN_MAX_FAILURES",
+        default_value_t = 5,
+        global = true
+    )]
+    pub max_failures: u32,
+    /// First lock duration in seconds; it doubles with every further failure.
+    #[arg(long = "login-lockout-base", env = "AUTH_LOGIN_LOCKOUT_BASE", default_value = "2", value_parser = parse_seconds, global = true)]
+    pub lockout_base: Duration,
+    /// Longest lock duration in seconds.
+    #[arg(long = "login-lockout-max", env = "AUTH_LOGIN_LOCKOUT_MAX", default_value = "60", value_parser = parse_seconds, global = true)]
+    pub lockout_max: Duration,
+    /// Seconds after which earlier failures of an account no longer count.
+    #[arg(long = "login-reset-after", env = "AUTH_LOGIN_RESET_AFTER", default_value = "900", value_parser = parse_seconds, global = true)]
+    pub reset_after: Duration,
+    /// Failed logins allowed from one client address per window, across all accounts.
+    #[arg(
+        long = "login-ip-budget",
+        env = "AUTH_LOGIN_IP_BUDGET",
+        default_value_t = 300,
+        global = true
+    )]
+    pub ip_budget: u32,
+    /// The client-address window in seconds.
+    #[arg(long = "login-ip-window", env = "AUTH_LOGIN_IP_WINDOW", default_value = "300", value_parser = parse_seconds, global = true)]
+    pub ip_window: Duration,
+}
+
+impl ThrottleSettings {
+    /// The policy these settings describe.
+    pub fn policy(&self) -> crate::throttle::ThrottlePolicy {
+        crate::throttle::ThrottlePolicy {
+            max_failures: self.max_failures.max(1),
+            lockout_base: self.lockout_base,
+            lockout_max: self.lockout_max.max(self.lockout_base),
+            reset_after: self.reset_after,
+            ip_budget: self.ip_budget.max(1),
+            ip_window: self.ip_window,
+        }
+    }
 }
 
 /// How log lines are written.

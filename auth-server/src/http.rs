@@ -83,8 +83,14 @@ fn render(err: poem::Error, oauth: bool) -> Response {
 }
 
 /// Refuses request bodies over the limit with 413, whether or not `Content-Length` was
-/// sent: the body is read up to the limit and no further.
-pub struct BodyLimit(pub usize);
+/// sent (the body is read up to the limit and no further), and bodies that take longer
+/// than the timeout to arrive with 408.
+pub struct BodyLimit {
+    /// Largest body in bytes.
+    pub max: usize,
+    /// Longest time to receive it.
+    pub timeout: std::time::Duration,
+}
 
 impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
@@ -92,7 +98,8 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
     fn transform(&self, ep: E) -> Self::Output {
         BodyLimitEndpoint {
             inner: ep,
-            max: self.0,
+            max: self.max,
+            timeout: self.timeout,
         }
     }
 }
@@ -101,6 +108,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
 pub struct BodyLimitEndpoint<E> {
     inner: E,
     max: usize,
+    timeout: std::time::Duration,
 }
 
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
@@ -123,10 +131,17 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             return Ok(too_large());
         }
         let body = req.take_body();
-        match read_limited(body, self.max).await {
-            Ok(Some(bytes)) => req.set_body(bytes),
-            Ok(None) => return Ok(too_large()),
+        match tokio::time::timeout(self.timeout, read_limited(body, self.max)).await {
+            Ok(Ok(Some(bytes))) => req.set_body(bytes),
+            Ok(Ok(None)) => return Ok(too_large()),
             Err(_) => {
+                return Ok(ProblemJson(Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time".to_owned(),
+                ))
+                .into_response());
+            }
+            Ok(Err(_)) => {
                 return Ok(ProblemJson(Problem::new(
                     StatusCode::BAD_REQUEST,
                     "the request body could not be read".to_owned(),

@@ -38,6 +38,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     tokens_issued: Family<GrantLabels, Counter>,
     token_errors: Family<ErrorLabels, Counter>,
+    failed_logins: Counter,
+    throttled: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -84,12 +86,26 @@ impl Metrics {
             "Token endpoint errors by RFC 6749 error code",
             token_errors.clone(),
         );
+        let failed_logins = Counter::default();
+        let throttled = Counter::default();
+        registry.register(
+            "failed_logins",
+            "Password grants refused for bad credentials",
+            failed_logins.clone(),
+        );
+        registry.register(
+            "throttled_requests",
+            "Password grants refused with 429",
+            throttled.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             tokens_issued,
             token_errors,
+            failed_logins,
+            throttled,
         }
     }
 
@@ -119,7 +135,17 @@ impl Metrics {
             .inc();
     }
 
-    /// Records a token-endpoint error (`invalid_grant` counts failed logins).
+    /// Records a password grant refused for bad credentials.
+    pub fn failed_login(&self) {
+        self.failed_logins.inc();
+    }
+
+    /// Records a throttled password grant.
+    pub fn throttled(&self) {
+        self.throttled.inc();
+    }
+
+    /// Records a token-endpoint error.
     pub fn token_error(&self, error: &str) {
         self.token_errors
             .get_or_create(&ErrorLabels {

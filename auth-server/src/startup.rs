@@ -15,6 +15,7 @@ use crate::{
     db,
     http::{ErrorFormat, Observe},
     keys::{KeyFiles, KeyStore},
+    listener::HeaderTimeoutAcceptor,
     metrics::Metrics,
     passwords::PasswordHasher,
     tokens::{AccessClaims, AccessTokenIssuer, VerifyError},
@@ -55,7 +56,7 @@ impl AppState {
 /// A built server, bound to its port, ready to run.
 pub struct Application {
     addr: SocketAddr,
-    acceptor: poem::listener::TcpAcceptor,
+    acceptor: HeaderTimeoutAcceptor<poem::listener::TcpAcceptor>,
     state: AppState,
 }
 
@@ -86,6 +87,7 @@ impl Application {
             .first()
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| anyhow::anyhow!("the listener has no TCP address"))?;
+        let acceptor = HeaderTimeoutAcceptor::new(acceptor, settings.request_timeout);
         let state = AppState {
             db,
             settings: Arc::new(settings),
@@ -126,7 +128,10 @@ impl Application {
             state.keys.clone(),
             state.settings.keys_reload_interval,
         ));
-        let purge = tokio::spawn(purge_token_state(state.db.clone()));
+        let purge = tokio::spawn(purge_token_state(
+            state.db.clone(),
+            state.settings.throttle.policy(),
+        ));
         let app = routes(state);
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
@@ -159,7 +164,10 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .with(cors)
         .with(ErrorFormat)
-        .with(crate::http::BodyLimit(settings.max_body_bytes))
+        .with(crate::http::BodyLimit {
+            max: settings.max_body_bytes,
+            timeout: settings.request_timeout,
+        })
         .with(Observe(state.metrics.clone()))
         .data(state)
 }
@@ -176,13 +184,16 @@ async fn reload_keys(keys: Arc<KeyStore>, every: Duration) {
 }
 
 /// Hourly housekeeping: forget expired logins and revocation records.
-async fn purge_token_state(db: DatabaseConnection) {
+async fn purge_token_state(db: DatabaseConnection, policy: crate::throttle::ThrottlePolicy) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if let Err(e) = crate::tokens::refresh::purge_expired(&db).await {
             tracing::warn!(error = %e, "could not purge expired token state");
+        }
+        if let Err(e) = crate::throttle::purge(&db, &policy).await {
+            tracing::warn!(error = %e, "could not purge login counters");
         }
     }
 }

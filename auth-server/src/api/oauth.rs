@@ -187,6 +187,9 @@ impl OAuthApi {
             Ok(body) => TokenResponse::ok(Json(body)),
             Err(e) => {
                 state.metrics.token_error(e.code());
+                if matches!(e, OAuthError::TooManyRequests { .. }) {
+                    state.metrics.throttled();
+                }
                 e.into()
             }
         }
@@ -293,6 +296,7 @@ async fn token(
                 form.username.as_deref(),
                 form.password.as_deref(),
                 form.scope.as_deref(),
+                client_ip(req, state.settings.trust_forwarded_for),
             )
             .await?
         }
@@ -316,6 +320,21 @@ async fn token(
     };
     state.metrics.token_issued(grant_type);
     Ok(issued)
+}
+
+/// The address failed logins are counted against.
+fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
+    if trust_forwarded_for
+        && let Some(ip) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return Some(ip);
+    }
+    req.remote_addr().as_socket_addr().map(|a| a.ip())
 }
 
 /// Reads client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form. Using both

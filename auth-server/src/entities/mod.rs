@@ -2,6 +2,7 @@
 
 pub mod clients;
 pub mod family_access_tokens;
+pub mod login_throttle;
 pub mod refresh_families;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;

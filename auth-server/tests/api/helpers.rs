@@ -8,7 +8,7 @@ use std::{
 
 use auth_server::{
     clients,
-    config::{Argon2Settings, LogFormat, Settings},
+    config::{Argon2Settings, LogFormat, Settings, ThrottleSettings},
     keys::KeyFiles,
     startup::Application,
 };
@@ -77,6 +77,16 @@ pub fn test_settings(dir: &Path, database_url: String) -> Settings {
             iterations: 1,
             parallelism: 1,
         },
+        throttle: ThrottleSettings {
+            max_failures: 5,
+            lockout_base: Duration::from_secs(2),
+            lockout_max: Duration::from_secs(60),
+            reset_after: Duration::from_secs(900),
+            ip_budget: 300,
+            ip_window: Duration::from_secs(300),
+        },
+        trust_forwarded_for: false,
+        request_timeout: Duration::from_secs(10),
         cors_origins: vec!["http://127.0.0.1:8001".into()],
         max_body_bytes: 64 * 1024,
         log_format: LogFormat::Text,

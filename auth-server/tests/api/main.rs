@@ -9,4 +9,6 @@ mod operations;
 mod password_grant;
 mod refresh_grant;
 mod revocation;
+mod security;
+mod throttling;
 mod users;

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_users;
 mod m20261128_000002_create_clients;
 mod m20261128_000003_create_token_state;
+mod m20261128_000004_create_login_throttle;
 
 /// Applies every migration of the auth database, in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_users::Migration),
             Box::new(m20261128_000002_create_clients::Migration),
             Box::new(m20261128_000003_create_token_state::Migration),
+            Box::new(m20261128_000004_create_login_throttle::Migration),
         ]
     }
 }

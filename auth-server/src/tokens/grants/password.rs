@@ -5,7 +5,8 @@ use sea_orm::TransactionTrait;
 
 use super::{TokenBody, negotiate_scope};
 use crate::{
-    clients::AuthenticatedClient, error::OAuthError, startup::AppState, tokens::refresh, users,
+    clients::AuthenticatedClient, error::OAuthError, startup::AppState, throttle, tokens::refresh,
+    users,
 };
 
 /// Checks the user's credentials and starts a login: an access token and the first
@@ -17,6 +18,7 @@ pub async fn grant(
     username: Option<&str>,
     password: Option<&str>,
     scope: Option<&str>,
+    client_ip: Option<std::net::IpAddr>,
 ) -> Result<TokenBody, OAuthError> {
     let (Some(username), Some(password)) = (username, password) else {
         return Err(OAuthError::InvalidRequest(
@@ -24,12 +26,17 @@ pub async fn grant(
         ));
     };
     let scope = negotiate_scope(scope, &client.scopes)?;
+    let policy = state.settings.throttle.policy();
+    throttle::check(&state.db, &policy, username, client_ip).await?;
     let Some(user) =
         users::authenticate(&state.db, &state.hasher, username, password.to_owned()).await?
     else {
+        throttle::record_failure(&state.db, &policy, username, client_ip).await?;
+        state.metrics.failed_login();
         tracing::debug!("password grant refused: bad credentials");
         return Err(OAuthError::InvalidGrant);
     };
+    throttle::record_success(&state.db, username).await?;
     let access = state
         .issuer
         .issue(&user.id, &client.client_id, &scope)

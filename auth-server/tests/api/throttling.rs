@@ -1,0 +1,133 @@
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{PASSWORD, TestApp, assert_oauth_error, spawn_app, spawn_app_with};
+
+async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.post_token(&[
+        ("grant_type", "password"),
+        ("username", email),
+        ("password", password),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn an_account_is_locked_after_five_failures_with_retry_after() {
+    let app = spawn_app().await;
+    app.signed_up_user("victim@example.com").await;
+    for _ in 0..5 {
+        assert_oauth_error(
+            login(&app, "victim@example.com", "wrong password").await,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        )
+        .await;
+    }
+
+    let locked = login(&app, "victim@example.com", PASSWORD).await;
+
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("auth_throttled_requests_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("auth_failed_logins_total 5"), "{metrics}");
+}
+
+#[tokio::test]
+async fn the_lock_is_short_and_a_success_resets_it() {
+    let app = spawn_app().await;
+    app.signed_up_user("victim@example.com").await;
+    for _ in 0..5 {
+        login(&app, "victim@example.com", "wrong password").await;
+    }
+    let retry_after: u64 =
+        login(&app, "victim@example.com", PASSWORD).await.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+
+    assert_eq!(
+        login(&app, "victim@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    // The counter was reset: one more failure does not lock again.
+    login(&app, "victim@example.com", "wrong password").await;
+    assert_eq!(
+        login(&app, "victim@example.com", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn unknown_accounts_are_throttled_like_known_ones() {
+    let app = spawn_app().await;
+    for _ in 0..5 {
+        login(&app, "ghost@example.com", "wrong password").await;
+    }
+
+    let resp = login(&app, "ghost@example.com", "wrong password").await;
+
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn one_address_spraying_many_accounts_runs_out_of_budget() {
+    let app = spawn_app_with(|s| s.throttle.ip_budget = 8).await;
+    app.signed_up_user("someone@example.com").await;
+    for i in 0..8 {
+        let resp = login(&app, &format!("user{i}@example.com"), "Winter2026!").await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    }
+
+    let resp = login(&app, "someone@example.com", PASSWORD).await;
+
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn failed_logins_for_unknown_users_and_wrong_passwords_take_similar_time() {
+    // Production Argon2 parameters: the point is that both paths pay for one hash.
+    let app = spawn_app_with(|s| {
+        s.argon2 = auth_server::config::Argon2Settings {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        };
+        s.throttle.max_failures = 1000;
+    })
+    .await;
+    app.signed_up_user("known@example.com").await;
+    let mut unknown = Vec::new();
+    let mut wrong = Vec::new();
+    for i in 0..15 {
+        let started = std::time::Instant::now();
+        login(&app, &format!("nobody{i}@example.com"), "wrong password").await;
+        unknown.push(started.elapsed());
+        let started = std::time::Instant::now();
+        login(&app, "known@example.com", "wrong password").await;
+        wrong.push(started.elapsed());
+    }
+
+    let (u, w) = (median(&mut unknown), median(&mut wrong));
+    let ratio = u.as_secs_f64().max(w.as_secs_f64()) / u.as_secs_f64().min(w.as_secs_f64());
+    assert!(ratio < 1.5, "unknown {u:?} vs wrong password {w:?}");
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
