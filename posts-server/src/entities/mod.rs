@@ -1,0 +1,3 @@
+//! sea-orm entities of the posts database.
+
+pub mod post;

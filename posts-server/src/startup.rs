@@ -1,0 +1,157 @@
+//! `Application::build` wires everything together; `run_until_stopped` serves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::Tracing;
+use poem::{EndpointExt, IntoEndpoint, Server};
+use tokio::task::JoinHandle;
+
+use crate::api;
+use crate::auth::{JwksCache, TokenVerifier};
+use crate::config::Settings;
+use crate::db;
+use crate::docs::ApiDocs;
+use crate::error::ProblemDetails;
+use crate::limits::BodyLimit;
+use crate::metrics::{HttpMetrics, Metrics};
+use crate::state::AppState;
+
+/// A built server: connected, migrated, bound, not yet serving.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    address: SocketAddr,
+    state: AppState,
+    routes: poem::endpoint::BoxEndpoint<'static>,
+    refresher: JoinHandle<()>,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Connects to and migrates the database, sets up the key set (a key file is loaded
+    /// now and must be valid; a URL is fetched in the background so the server starts even
+    /// while the auth server is down), and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::new());
+        let db = db::connect(&settings.database).await?;
+        db::migrate(&db).await?;
+
+        let source = settings.key_source().context("the JWKS URL")?;
+        tracing::info!(source = %source, "verification keys");
+        let keys = JwksCache::new(source, &settings.jwks, &metrics)
+            .context("cannot build the HTTP client for the key set")?;
+        let refresher = if keys.is_file_backed() {
+            keys.load("startup")
+                .await
+                .context("cannot load the verification keys from the key file")?;
+            keys.spawn_refresher(settings.jwks.refresh)
+        } else {
+            keys.spawn_refresher(Duration::ZERO)
+        };
+        let verifier = TokenVerifier::new(keys.clone(), &settings.token, &metrics);
+        let state = AppState {
+            db,
+            keys,
+            verifier,
+            metrics,
+        };
+
+        let token_url = settings.token.token_url().context("the token URL")?;
+        let service = api::service();
+        let docs = ApiDocs::build(&service, &token_url)?;
+        let routes = docs
+            .routes()
+            .nest("/", service.into_endpoint())
+            .with(BodyLimit::new(settings.server.max_body_bytes))
+            .data(state.clone())
+            .with(HttpMetrics::new(state.metrics.clone()))
+            .with(ProblemDetails)
+            .with(Tracing)
+            .boxed();
+
+        let acceptor = TcpListener::bind(settings.server.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no socket address")?;
+        tracing::info!(
+            address = %address,
+            docs = %format!("http://{address}/docs"),
+            token_url = %token_url,
+            "posts-server listening"
+        );
+        Ok(Self {
+            acceptor,
+            address,
+            state,
+            routes,
+            refresher,
+            shutdown_grace: settings.server.shutdown_grace,
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The address actually bound.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes, then lets in-flight requests finish within the
+    /// configured grace period.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.routes, signal, Some(self.shutdown_grace))
+            .await;
+        self.refresher.abort();
+        if let Err(error) = self.state.db.close().await {
+            tracing::warn!(%error, "closing the database pool failed");
+        }
+        tracing::info!("posts-server stopped");
+        served.context("the HTTP server failed")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down; letting in-flight requests finish");
+}

@@ -1,0 +1,21 @@
+//! The state every handler shares, attached to the routes with `.data()`.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::auth::{JwksCache, TokenVerifier};
+use crate::metrics::Metrics;
+
+/// Database, keys and metrics; cheap to clone (everything inside is shared).
+#[derive(Clone)]
+pub struct AppState {
+    /// The posts database.
+    pub db: DatabaseConnection,
+    /// The cached key set.
+    pub keys: JwksCache,
+    /// Checks access tokens against `keys`.
+    pub verifier: TokenVerifier,
+    /// Every metric.
+    pub metrics: Arc<Metrics>,
+}

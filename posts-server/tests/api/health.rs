@@ -1,0 +1,110 @@
+//! Operational endpoints and the API documentation.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_200_once_keys_are_loaded() {
+    let app = spawn_app().await;
+
+    assert_eq!(app.get_healthz().await.status(), StatusCode::OK);
+    let ready = app.get_readyz().await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["keys"], 1);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = spawn_app().await;
+    let token = app.token_for("alice");
+    app.create_post(&token, "t", "b").await;
+    let _ = app.get_posts("garbage", "").await;
+
+    let metrics = app.get_metrics().await;
+
+    for expected in [
+        "http_requests_total{method=\"POST\",route=\"/posts\",status=\"201\"} 1",
+        "http_requests_total{method=\"GET\",route=\"/posts\",status=\"401\"} 1",
+        "token_rejections_total{reason=\"malformed\"} 1",
+        "jwks_fetches_total{trigger=\"background\",outcome=\"success\"} 1",
+        "jwks_keys 1",
+        "jwks_age_seconds ",
+        "# EOF",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected:?} in\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_do_not_grow_a_series_per_unknown_path() {
+    let app = spawn_app().await;
+    for n in 0..3 {
+        let _ = app
+            .request(reqwest::Method::GET, &format!("/scan-{n}"), None)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let metrics = app.get_metrics().await;
+
+    assert!(
+        metrics.contains("route=\"unmatched\",status=\"404\"} 3"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("scan-"), "{metrics}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_points_swagger_at_the_configured_token_endpoint() {
+    let app = spawn_app_with(|settings| {
+        settings.token.token_url = Some("https://auth.example.com/oauth/token".parse().unwrap());
+    })
+    .await;
+
+    let response = app.get_openapi().await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let document: Value = response.json().await.unwrap();
+
+    let scheme = &document["components"]["securitySchemes"]["oauth2"];
+    assert_eq!(scheme["type"], "oauth2");
+    let password = &scheme["flows"]["password"];
+    assert_eq!(password["tokenUrl"], "https://auth.example.com/oauth/token");
+    assert!(password["scopes"]["posts:read"].is_string());
+    assert!(password["scopes"]["posts:write"].is_string());
+    assert_eq!(
+        document["paths"]["/posts"]["post"]["security"][0]["oauth2"][0],
+        "posts:write"
+    );
+    assert_eq!(
+        document["paths"]["/posts"]["get"]["security"][0]["oauth2"][0],
+        "posts:read"
+    );
+    let title = &document["components"]["schemas"]["NewPost"]["properties"]["title"];
+    assert_eq!(title["maxLength"], 200);
+
+    let docs = app.get_docs().await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("SwaggerUIBundle"));
+    assert!(html.contains("https://auth.example.com/oauth/token"));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_defaults_to_the_issuers() {
+    let app = spawn_app().await;
+
+    let document: Value = app.get_openapi().await.json().await.unwrap();
+
+    assert_eq!(
+        document["components"]["securitySchemes"]["oauth2"]["flows"]["password"]["tokenUrl"],
+        "http://127.0.0.1:8000/oauth/token"
+    );
+}

@@ -1,0 +1,11 @@
+//! Black-box tests: each starts the real application on port 0 with a fresh database and a
+//! test key set served over HTTP (or from a file), then talks to it like a client would.
+
+mod bad_input;
+mod cli;
+mod health;
+mod helpers;
+mod jwks_cache;
+mod pagination;
+mod posts;
+mod token_rejections;
