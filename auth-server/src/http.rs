@@ -186,17 +186,52 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Response> {
+        use tracing::Instrument;
+
         let started = Instant::now();
         let method = req.method().to_string();
         let route = route_label(req.uri().path());
-        let resp = match self.inner.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => err.into_response(),
-        };
+        let request_id = request_id(&req);
+        let span = tracing::info_span!("request", %request_id, %method, route);
+        let mut resp = async {
+            match self.inner.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert(REQUEST_ID, value);
+        }
         let status = resp.status().as_u16();
         let elapsed = started.elapsed();
         self.metrics.http_request(&method, route, status, elapsed);
-        tracing::debug!(%method, route, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+        span.in_scope(|| {
+            tracing::info!(
+                status,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "request served"
+            );
+        });
         Ok(resp)
     }
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// The caller's `X-Request-Id` if it is a sane token (so that log lines cannot be forged
+/// through it), else a new UUID.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }

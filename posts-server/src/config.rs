@@ -63,9 +63,10 @@ pub struct ServerSettings {
     /// Listen address, `host:port`; port 0 picks a free port (the chosen address is logged).
     #[arg(long = "bind", env = "POSTS_BIND", default_value = "127.0.0.1:8001", value_parser = parse_bind)]
     pub bind: SocketAddr,
-    /// Largest accepted request body in bytes; larger bodies get 413. The default leaves room
-    /// for a 100,000-character body of four-byte characters.
-    #[arg(long, env = "POSTS_MAX_BODY_BYTES", default_value_t = 512 * 1024)]
+    /// Largest accepted request body in bytes; larger bodies get 413. 256 KiB holds a
+    /// 100,000-character body of one- and two-byte characters; raise it for scripts whose
+    /// characters take three or four bytes in UTF-8.
+    #[arg(long, env = "POSTS_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after SIGINT or SIGTERM.
     #[arg(long, env = "POSTS_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]

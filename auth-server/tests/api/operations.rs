@@ -87,3 +87,28 @@ async fn restarting_keeps_the_key_so_old_tokens_still_verify() {
     assert_eq!(restarted.get_jwks().await["keys"][0]["kid"], kid_before);
     assert_eq!(restarted.get_me(&token).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_request_id_is_echoed_or_generated() {
+    let app = spawn_app().await;
+
+    let given = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    let generated = app.get("/healthz").await;
+    let forged = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .header("x-request-id", "a\tb c")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(given.headers()["x-request-id"], "abc-123");
+    assert!(uuid::Uuid::parse_str(generated.headers()["x-request-id"].to_str().unwrap()).is_ok());
+    assert_ne!(forged.headers()["x-request-id"], "a\tb c");
+}

@@ -78,7 +78,7 @@ async fn a_wrong_content_type_is_415() {
 async fn an_oversized_body_is_413() {
     let app = spawn_app().await;
     let token = app.token_for("alice");
-    let body = json!({ "title": "t", "body": "a".repeat(600 * 1024) });
+    let body = json!({ "title": "t", "body": "a".repeat(257 * 1024) });
 
     let response = app.post_posts(&token, &body).await;
 

@@ -44,7 +44,7 @@ pub fn test_settings(database_url: &str, jwks_url: Option<String>) -> Settings {
     Settings {
         server: ServerSettings {
             bind: "127.0.0.1:0".parse().expect("address"),
-            max_body_bytes: 512 * 1024,
+            max_body_bytes: 256 * 1024,
             shutdown_grace: Duration::from_secs(2),
         },
         database: DatabaseSettings {
