@@ -316,12 +316,17 @@ pub struct PostgresDatabase {
 
 impl PostgresDatabase {
     async fn create() -> Option<Self> {
+        Self::create_named("auth").await
+    }
+
+    /// A fresh database named `<prefix>_test_…`, if PostgreSQL is enabled.
+    pub async fn create_named(prefix: &str) -> Option<Self> {
         let base = std::env::var("TEST_POSTGRES_URL")
             .ok()?
             .trim_end_matches('/')
             .to_owned();
         let admin_url = format!("{base}/postgres");
-        let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("{prefix}_test_{}", uuid::Uuid::new_v4().simple());
         let admin = sea_orm::Database::connect(&admin_url)
             .await
             .expect("PostgreSQL reachable");
