@@ -54,6 +54,11 @@ pub struct Settings {
     #[arg(long, env = "AUTH_KEYS_RELOAD_INTERVAL", default_value = "5", value_parser = parse_seconds, global = true)]
     pub keys_reload_interval: Duration,
 
+    /// Rotate the signing key automatically when it is this many days old (checked at every
+    /// keys reload). Off when unset.
+    #[arg(long, env = "AUTH_KEY_ROTATION_DAYS", value_parser = parse_days, global = true)]
+    pub key_rotation_days: Option<Duration>,
+
     /// Access-token lifetime in seconds.
     #[arg(long, env = "AUTH_ACCESS_TOKEN_TTL", default_value = "900", value_parser = parse_seconds, global = true)]
     pub access_token_ttl: Duration,
@@ -217,6 +222,17 @@ fn parse_seconds(value: &str) -> Result<Duration, String> {
         return Err("must be at least 1 second".into());
     }
     Ok(Duration::from_secs(secs))
+}
+
+fn parse_days(value: &str) -> Result<Duration, String> {
+    let days: u64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a whole number of days"))?;
+    if days == 0 {
+        return Err("must be at least 1 day".into());
+    }
+    Ok(Duration::from_secs(days * 86_400))
 }
 
 fn parse_key_bits(value: &str) -> Result<usize, String> {

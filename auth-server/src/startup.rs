@@ -127,6 +127,7 @@ impl Application {
         let reload = tokio::spawn(reload_keys(
             state.keys.clone(),
             state.settings.keys_reload_interval,
+            state.settings.key_rotation_days,
         ));
         let purge = tokio::spawn(purge_token_state(
             state.db.clone(),
@@ -172,13 +173,18 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .data(state)
 }
 
-async fn reload_keys(keys: Arc<KeyStore>, every: Duration) {
+async fn reload_keys(keys: Arc<KeyStore>, every: Duration, rotate_every: Option<Duration>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if let Err(e) = keys.reload().await {
             tracing::warn!(error = %e, "could not reload the keys; keeping the current ones");
+        }
+        match keys.rotate_if_due(rotate_every).await {
+            Ok(Some(kid)) => tracing::info!(%kid, "rotated the signing key on schedule"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
         }
     }
 }

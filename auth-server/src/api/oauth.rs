@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::ApiTags;
 use crate::{
     clients::{self, Credentials},
-    error::{BASIC_CHALLENGE, NO_STORE, OAuthError, OAuthErrorBody},
+    error::{BASIC_CHALLENGE, NO_STORE, OAuthError, OAuthErrorBody, ProblemJson},
     startup::AppState,
     tokens::{
         grants::{self, TokenBody},
@@ -79,6 +79,11 @@ macro_rules! oauth_response {
                 #[oai(header = "WWW-Authenticate")] Option<String>,
                 #[oai(header = "Cache-Control")] String,
             ),
+            /// The request body is over the size limit (`AUTH_MAX_BODY_BYTES`). Sent by
+            /// the body-limit layer before this endpoint runs; listed so the document
+            /// says so.
+            #[oai(status = 413, content_type = "application/problem+json")]
+            PayloadTooLarge(ProblemJson),
             /// Too many failed attempts.
             #[oai(status = 429)]
             TooManyRequests(

@@ -74,6 +74,10 @@ pub enum SignUpResponse {
     /// A field is missing, of the wrong type, or invalid.
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(ProblemJson),
+    /// The request body is over the size limit (`AUTH_MAX_BODY_BYTES`). Sent by the
+    /// body-limit layer before this endpoint runs; listed so the document says so.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(ProblemJson),
 }
 
 /// JSON that does not parse at all is 400; JSON of the wrong shape (missing field, wrong

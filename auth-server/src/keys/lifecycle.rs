@@ -59,6 +59,22 @@ pub fn is_published(
     }
 }
 
+/// Whether automatic rotation (every `every`, when set) is due for an active key created
+/// at `created_at`.
+pub fn rotation_due(
+    created_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    every: Option<Duration>,
+) -> bool {
+    let Some(every) = every else {
+        return false;
+    };
+    let age = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
+    created_at
+        .checked_add_signed(age)
+        .is_some_and(|due| now >= due)
+}
+
 /// Picks the key that signs: the newest key that is not retired (ties broken by kid, so
 /// replicas that generated keys at the same moment still agree).
 pub fn pick_active(metas: &[KeyMeta]) -> Option<&KeyMeta> {
@@ -119,6 +135,14 @@ mod tests {
     fn equal_creation_times_are_broken_by_kid() {
         let metas = vec![meta("x", 10, None), meta("y", 10, None)];
         assert_eq!(pick_active(&metas).unwrap().kid, "y");
+    }
+
+    #[test]
+    fn rotation_is_due_only_when_enabled_and_old_enough() {
+        let day = Duration::from_secs(86_400);
+        assert!(!rotation_due(at(0), at(10 * 86_400), None));
+        assert!(!rotation_due(at(0), at(86_399), Some(day)));
+        assert!(rotation_due(at(0), at(86_400), Some(day)));
     }
 
     #[test]

@@ -11,5 +11,5 @@ mod lifecycle;
 mod store;
 
 pub use jwks::{Jwk, JwkSet, thumbprint};
-pub use lifecycle::{KeyMeta, KeyState, is_published};
+pub use lifecycle::{KeyMeta, KeyState, is_published, rotation_due};
 pub use store::{KeyFiles, KeyStore, SigningKey};

@@ -153,7 +153,13 @@ impl KeyFiles {
     }
 
     /// Makes a new key active and retires every other unretired key. Returns the new key.
+    ///
+    /// A lock file keeps two rotations (the CLI, or several replicas rotating on schedule)
+    /// from retiring each other's new keys; a lock older than a minute is a crashed
+    /// rotation's and is taken over.
     pub fn rotate(&self) -> anyhow::Result<KeyMeta> {
+        create_private_dir(&self.dir)?;
+        let _lock = RotationLock::acquire(&self.dir)?;
         let new = self.generate()?;
         let now = Utc::now();
         for mut old in self.list()? {
@@ -173,6 +179,42 @@ impl KeyFiles {
 
     fn pem_path(&self, kid: &str) -> PathBuf {
         self.dir.join(format!("{kid}.pem"))
+    }
+}
+
+/// Held while a rotation runs; removed on drop.
+struct RotationLock(PathBuf);
+
+impl RotationLock {
+    fn acquire(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join(".rotate.lock");
+        for _ in 0..2 {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => return Ok(Self(path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = fs::metadata(&path)
+                        .and_then(|m| m.modified())
+                        .map(|t| {
+                            t.elapsed().unwrap_or_default() > std::time::Duration::from_secs(60)
+                        })
+                        .unwrap_or(true);
+                    anyhow::ensure!(stale, "another key rotation is in progress");
+                    let _ = fs::remove_file(&path);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        anyhow::bail!("could not take the rotation lock")
+    }
+}
+
+impl Drop for RotationLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
     }
 }
 
@@ -265,6 +307,27 @@ impl KeyStore {
         }
         *guard = Arc::new(loaded);
         Ok(())
+    }
+
+    /// Rotates when the active key is older than `every` (automatic rotation), then
+    /// reloads. Returns the new kid if it rotated.
+    pub async fn rotate_if_due(&self, every: Option<Duration>) -> anyhow::Result<Option<String>> {
+        let files = self.files.clone();
+        let rotated = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<KeyMeta>> {
+            let metas = files.list()?;
+            let Some(active) = pick_active(&metas) else {
+                return Ok(None);
+            };
+            if !super::lifecycle::rotation_due(active.created_at, Utc::now(), every) {
+                return Ok(None);
+            }
+            Ok(Some(files.rotate()?))
+        })
+        .await??;
+        if rotated.is_some() {
+            self.reload().await?;
+        }
+        Ok(rotated.map(|m| m.kid))
     }
 
     /// The key that signs new tokens.

@@ -68,6 +68,7 @@ pub fn test_settings(dir: &Path, database_url: String) -> Settings {
         keys_dir: dir.join("keys"),
         key_bits: 2048,
         keys_reload_interval: Duration::from_secs(1),
+        key_rotation_days: None,
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
         jwks_max_age: Duration::from_secs(300),

@@ -64,3 +64,42 @@ async fn the_private_key_file_is_mode_0600() {
         0o600
     );
 }
+
+#[tokio::test]
+async fn automatic_rotation_replaces_a_key_older_than_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let files = KeyFiles::new(&keys_dir, 2048);
+    let old = tokio::task::spawn_blocking({
+        let files = files.clone();
+        move || files.generate()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    // Age the key by three days.
+    let meta_path = keys_dir.join(format!("{}.json", old.kid));
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    meta["created_at"] =
+        serde_json::json!((chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339());
+    std::fs::write(&meta_path, serde_json::to_vec(&meta).unwrap()).unwrap();
+
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.keys_dir = keys_dir.clone();
+        s.key_rotation_days = Some(Duration::from_secs(86_400));
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let jwks = app.get_jwks().await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert_ne!(kids[0], old.kid, "a new key is active");
+    assert_eq!(kids[1], old.kid, "the old key stays published");
+}
