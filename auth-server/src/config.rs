@@ -111,6 +111,10 @@ pub struct Settings {
     #[arg(long, env = "AUTH_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// Largest accepted total size of request header names and values; larger gets 431.
+    #[arg(long, env = "AUTH_MAX_HEADER_BYTES", default_value_t = 16 * 1024, global = true)]
+    pub max_header_bytes: usize,
+
     /// Log format.
     #[arg(long, env = "AUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,

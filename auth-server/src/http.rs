@@ -82,39 +82,55 @@ fn render(err: poem::Error, oauth: bool) -> Response {
     resp
 }
 
-/// Refuses request bodies over the limit with 413, whether or not `Content-Length` was
-/// sent (the body is read up to the limit and no further), and bodies that take longer
-/// than the timeout to arrive with 408.
-pub struct BodyLimit {
+/// Refuses request headers over the limit with 431, request bodies over the limit with
+/// 413 whether or not `Content-Length` was sent (the body is read up to the limit and no
+/// further), and bodies that take longer than the timeout to arrive with 408.
+pub struct RequestLimits {
     /// Largest body in bytes.
     pub max: usize,
-    /// Longest time to receive it.
+    /// Largest total size of the header names and values, in bytes.
+    pub max_headers: usize,
+    /// Longest time to receive the body.
     pub timeout: std::time::Duration,
 }
 
-impl<E: Endpoint> Middleware<E> for BodyLimit {
-    type Output = BodyLimitEndpoint<E>;
+impl<E: Endpoint> Middleware<E> for RequestLimits {
+    type Output = RequestLimitsEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        BodyLimitEndpoint {
+        RequestLimitsEndpoint {
             inner: ep,
             max: self.max,
+            max_headers: self.max_headers,
             timeout: self.timeout,
         }
     }
 }
 
-/// See [`BodyLimit`].
-pub struct BodyLimitEndpoint<E> {
+/// See [`RequestLimits`].
+pub struct RequestLimitsEndpoint<E> {
     inner: E,
     max: usize,
+    max_headers: usize,
     timeout: std::time::Duration,
 }
 
-impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+impl<E: Endpoint> Endpoint for RequestLimitsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Response> {
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if header_bytes > self.max_headers {
+            return Ok(ProblemJson(Problem::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("the request headers exceed {} bytes", self.max_headers),
+            ))
+            .into_response());
+        }
         let too_large = || {
             ProblemJson(Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -157,7 +157,8 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     let cors = Cors::new()
         .allow_origins(settings.cors_origins.iter().map(String::as_str))
         .allow_methods([poem::http::Method::GET, poem::http::Method::POST])
-        .allow_headers(["authorization", "content-type"])
+        // Swagger UI sends X-Requested-With with its token request.
+        .allow_headers(["authorization", "content-type", "x-requested-with"])
         .max_age(600);
     Route::new()
         .nest("/", service)
@@ -165,8 +166,9 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .nest("/docs", docs)
         .with(cors)
         .with(ErrorFormat)
-        .with(crate::http::BodyLimit {
+        .with(crate::http::RequestLimits {
             max: settings.max_body_bytes,
+            max_headers: settings.max_header_bytes,
             timeout: settings.request_timeout,
         })
         .with(Observe(state.metrics.clone()))

@@ -90,6 +90,7 @@ pub fn test_settings(dir: &Path, database_url: String) -> Settings {
         request_timeout: Duration::from_secs(10),
         cors_origins: vec!["http://127.0.0.1:8001".into()],
         max_body_bytes: 64 * 1024,
+        max_header_bytes: 16 * 1024,
         log_format: LogFormat::Text,
     }
 }

@@ -268,3 +268,18 @@ async fn sigterm_drains_in_flight_requests_and_exits_zero() {
         }
     }
 }
+
+#[tokio::test]
+async fn oversized_headers_are_431() {
+    let app = crate::helpers::spawn_app().await;
+
+    let resp = app
+        .http
+        .get(format!("{}/healthz", app.address))
+        .header("x-padding", "a".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+
+    crate::helpers::assert_problem(resp, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await;
+}

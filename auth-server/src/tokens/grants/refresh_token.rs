@@ -39,6 +39,14 @@ pub async fn grant(
             requested
         }
     };
+    // Sign before the transaction opens: on SQLite the pool has one connection, and a
+    // transaction held across the ~1 ms signature would serialise every refresh (and every
+    // other query) behind it, capping the grant at one core's signing rate. If the rotation
+    // below loses a race, this token is simply never handed out.
+    let access = state
+        .issuer
+        .issue(&live.family.user_id, &client.client_id, &scope)
+        .await?;
     let txn = state.db.begin().await?;
     let next = match refresh::rotate(&txn, &live).await {
         Ok(next) => next,
@@ -50,10 +58,6 @@ pub async fn grant(
             return Err(e);
         }
     };
-    let access = state
-        .issuer
-        .issue(&live.family.user_id, &client.client_id, &scope)
-        .await?;
     refresh::record_access_token(&txn, &live.family.id, &access).await?;
     txn.commit().await?;
     tracing::info!(family_id = %live.family.id, jti = %access.claims.jti, "issued tokens (refresh grant)");
