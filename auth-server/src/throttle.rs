@@ -52,8 +52,13 @@ pub fn lockout(policy: &ThrottlePolicy, failures: u32) -> Option<Duration> {
     )
 }
 
+/// The counter key of an account: a hash of the normalised e-mail, so that any username
+/// (however long, existing or not) fits the key column and no address is stored here.
 fn account_key(email: &str) -> String {
-    format!("account:{}", email.trim().to_lowercase())
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("account:{hex}")
 }
 
 fn ip_key(ip: IpAddr, now: DateTime<Utc>, window: Duration) -> (String, DateTime<Utc>) {
@@ -226,6 +231,15 @@ mod tests {
             2
         );
         assert_eq!(retry_after(now, now), 1);
+    }
+
+    #[test]
+    fn account_keys_are_fixed_size_and_case_insensitive() {
+        assert_eq!(account_key("A@Example.com"), account_key(" a@example.com"));
+        assert_eq!(
+            account_key(&"x".repeat(10_000)).len(),
+            "account:".len() + 64
+        );
     }
 
     #[test]

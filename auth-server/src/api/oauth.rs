@@ -345,6 +345,11 @@ fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<std::net::IpAdd
 /// Reads client credentials from HTTP Basic (RFC 6749 §2.3.1) or the form. Using both
 /// methods at once is `invalid_request`; a Basic header that does not decode is
 /// `invalid_client` with a Basic challenge.
+///
+/// Swagger UI's password flow sends `Basic base64(client_id:client_secret)` even when
+/// both boxes are left empty, so an empty Basic pair (`Basic Og==`) counts as no client
+/// authentication, and an empty secret as no secret (a public client naming itself; a
+/// confidential client still fails, as it would without a secret in the form).
 fn client_credentials(
     req: &Request,
     form_id: Option<&str>,
@@ -352,7 +357,11 @@ fn client_credentials(
 ) -> Result<Credentials, OAuthError> {
     let form_id = form_id.filter(|s| !s.is_empty());
     let form_secret = form_secret.filter(|s| !s.is_empty());
-    if let Some(header) = req.headers().get(poem::http::header::AUTHORIZATION) {
+    let basic = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .filter(|header| !is_empty_basic(header.as_bytes()));
+    if let Some(header) = basic {
         let (id, secret) =
             parse_basic(header.as_bytes()).ok_or(OAuthError::InvalidClient { basic: true })?;
         if form_secret.is_some() {
@@ -367,7 +376,7 @@ fn client_credentials(
         }
         return Ok(Credentials::Presented {
             client_id: id,
-            secret: Some(secret),
+            secret: (!secret.is_empty()).then_some(secret),
             basic: true,
         });
     }
@@ -398,6 +407,17 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
     (!id.is_empty()).then_some((id, secret))
 }
 
+/// `Basic` with an empty id and an empty secret, as Swagger UI sends by default.
+fn is_empty_basic(header: &[u8]) -> bool {
+    std::str::from_utf8(header)
+        .ok()
+        .and_then(|h| h.trim().split_once(' '))
+        .is_some_and(|(scheme, encoded)| {
+            scheme.eq_ignore_ascii_case("basic")
+                && STANDARD.decode(encoded.trim()).is_ok_and(|d| d == b":")
+        })
+}
+
 fn form_urldecode(s: &str) -> Option<String> {
     url::form_urlencoded::parse(format!("v={s}").as_bytes())
         .next()
@@ -414,6 +434,38 @@ mod tests {
         assert_eq!(
             parse_basic(header.as_bytes()),
             Some(("my client".to_string(), "s:cret".to_string()))
+        );
+    }
+
+    fn request_with_basic(pair: &str) -> Request {
+        Request::builder()
+            .header(
+                poem::http::header::AUTHORIZATION,
+                format!("Basic {}", STANDARD.encode(pair)),
+            )
+            .finish()
+    }
+
+    // Swagger UI's password flow, client_id and client_secret left empty.
+    #[test]
+    fn an_empty_basic_pair_is_no_client_authentication() {
+        let credentials = client_credentials(&request_with_basic(":"), None, None).unwrap();
+        assert!(matches!(credentials, Credentials::None), "{credentials:?}");
+    }
+
+    // Swagger UI's password flow with only client_id filled in: a public client naming
+    // itself, with no secret.
+    #[test]
+    fn an_empty_basic_secret_is_no_secret() {
+        let credentials =
+            client_credentials(&request_with_basic("posts-web:"), None, None).unwrap();
+        assert!(
+            matches!(
+                &credentials,
+                Credentials::Presented { client_id, secret: None, basic: true }
+                    if client_id == "posts-web"
+            ),
+            "{credentials:?}"
         );
     }
 

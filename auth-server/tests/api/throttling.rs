@@ -131,3 +131,12 @@ fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }
+
+#[tokio::test]
+async fn an_absurdly_long_username_is_an_ordinary_invalid_grant() {
+    let app = spawn_app().await;
+
+    let resp = login(&app, &"x".repeat(20_000), "wrong password").await;
+
+    assert_oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
