@@ -2,6 +2,7 @@
 
 pub mod health;
 pub mod oauth;
+mod text;
 pub mod users;
 pub mod well_known;
 

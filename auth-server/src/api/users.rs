@@ -6,7 +6,7 @@ use poem_openapi::{
     ApiResponse, Object, OpenApi, SecurityScheme, auth::Bearer, param::Path, payload::Json,
 };
 
-use super::ApiTags;
+use super::{ApiTags, text::Text};
 use crate::{
     domain::{Email, FullName, Password},
     entities::users as user_rows,
@@ -25,13 +25,13 @@ pub struct BearerToken(Bearer);
 pub struct SignUpRequest {
     /// E-mail address; unique, compared case-insensitively.
     #[oai(validator(max_length = 254))]
-    email: String,
+    email: Text,
     /// 8–128 characters.
     #[oai(validator(min_length = 8, max_length = 128))]
-    password: String,
+    password: Text,
     /// 1–200 characters.
     #[oai(validator(min_length = 1, max_length = 200))]
-    full_name: String,
+    full_name: Text,
 }
 
 /// A user's profile. Never includes the password hash.
@@ -125,15 +125,15 @@ impl UsersApi {
                 ApiError::Unprocessable(m).problem(),
             )))
         };
-        let email = match Email::parse(&body.email) {
+        let email = match Email::parse(&body.email.0) {
             Ok(e) => e,
             Err(m) => return unprocessable(m),
         };
-        let password = match Password::parse(body.password) {
+        let password = match Password::parse(body.password.0) {
             Ok(p) => p,
             Err(m) => return unprocessable(m),
         };
-        let full_name = match FullName::parse(&body.full_name) {
+        let full_name = match FullName::parse(&body.full_name.0) {
             Ok(n) => n,
             Err(m) => return unprocessable(m),
         };

@@ -49,6 +49,8 @@ async fn invalid_fields_are_422_problems() {
         json!({"email": "a@example.com", "password": PASSWORD, "full_name": "n".repeat(201)}),
         json!({"email": "a@example.com", "password": PASSWORD}),
         json!({"email": 42, "password": PASSWORD, "full_name": "X"}),
+        json!({"email": "a@example.com", "password": 12345678, "full_name": "X"}),
+        json!({"email": "a@example.com", "password": PASSWORD, "full_name": true}),
         json!([1, 2, 3]),
     ];
     for body in cases {
