@@ -357,29 +357,34 @@ fn client_credentials(
 ) -> Result<Credentials, OAuthError> {
     let form_id = form_id.filter(|s| !s.is_empty());
     let form_secret = form_secret.filter(|s| !s.is_empty());
-    let basic = req
-        .headers()
-        .get(poem::http::header::AUTHORIZATION)
-        .filter(|header| !is_empty_basic(header.as_bytes()));
-    if let Some(header) = basic {
-        let (id, secret) =
-            parse_basic(header.as_bytes()).ok_or(OAuthError::InvalidClient { basic: true })?;
-        if form_secret.is_some() {
-            return Err(OAuthError::InvalidRequest(
-                "use one client authentication method, not both Basic and client_secret".into(),
-            ));
-        }
-        if form_id.is_some_and(|f| f != id) {
-            return Err(OAuthError::InvalidRequest(
-                "client_id does not match the Basic credentials".into(),
-            ));
-        }
-        return Ok(Credentials::Presented {
-            client_id: id,
-            secret: (!secret.is_empty()).then_some(secret),
-            basic: true,
-        });
+    let Some(header) = req.headers().get(poem::http::header::AUTHORIZATION) else {
+        return form_credentials(form_id, form_secret);
+    };
+    let parsed = parse_basic(header.as_bytes()).ok_or(OAuthError::InvalidClient { basic: true })?;
+    let Some((id, secret)) = parsed else {
+        return form_credentials(form_id, form_secret);
+    };
+    if form_secret.is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "use one client authentication method, not both Basic and client_secret".into(),
+        ));
     }
+    if form_id.is_some_and(|f| f != id) {
+        return Err(OAuthError::InvalidRequest(
+            "client_id does not match the Basic credentials".into(),
+        ));
+    }
+    Ok(Credentials::Presented {
+        client_id: id,
+        secret,
+        basic: true,
+    })
+}
+
+fn form_credentials(
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<Credentials, OAuthError> {
     match (form_id, form_secret) {
         (None, None) => Ok(Credentials::None),
         (None, Some(_)) => Err(OAuthError::InvalidRequest(
@@ -393,8 +398,10 @@ fn client_credentials(
     }
 }
 
-/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn parse_basic(header: &[u8]) -> Option<(String, String)> {
+/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1). `None` when the
+/// header is malformed; `Some(None)` for an empty pair (no client authentication); an
+/// empty secret is no secret.
+fn parse_basic(header: &[u8]) -> Option<Option<(String, Option<String>)>> {
     let header = std::str::from_utf8(header).ok()?;
     let (scheme, encoded) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -404,18 +411,12 @@ fn parse_basic(header: &[u8]) -> Option<(String, String)> {
     let (id, secret) = decoded.split_once(':')?;
     let id = form_urldecode(id)?;
     let secret = form_urldecode(secret)?;
-    (!id.is_empty()).then_some((id, secret))
-}
-
-/// `Basic` with an empty id and an empty secret, as Swagger UI sends by default.
-fn is_empty_basic(header: &[u8]) -> bool {
-    std::str::from_utf8(header)
-        .ok()
-        .and_then(|h| h.trim().split_once(' '))
-        .is_some_and(|(scheme, encoded)| {
-            scheme.eq_ignore_ascii_case("basic")
-                && STANDARD.decode(encoded.trim()).is_ok_and(|d| d == b":")
-        })
+    match (id.is_empty(), secret.is_empty()) {
+        (true, true) => Some(None),
+        (true, false) => None,
+        (false, true) => Some(Some((id, None))),
+        (false, false) => Some(Some((id, Some(secret)))),
+    }
 }
 
 fn form_urldecode(s: &str) -> Option<String> {
@@ -433,7 +434,7 @@ mod tests {
         let header = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret"));
         assert_eq!(
             parse_basic(header.as_bytes()),
-            Some(("my client".to_string(), "s:cret".to_string()))
+            Some(Some(("my client".to_string(), Some("s:cret".to_string()))))
         );
     }
 
@@ -466,6 +467,16 @@ mod tests {
                     if client_id == "posts-web"
             ),
             "{credentials:?}"
+        );
+    }
+
+    #[test]
+    fn empty_basic_credentials_mean_no_client_authentication() {
+        assert_eq!(parse_basic(b"Basic Og=="), Some(None));
+        let public = format!("Basic {}", STANDARD.encode("posts-web:"));
+        assert_eq!(
+            parse_basic(public.as_bytes()),
+            Some(Some(("posts-web".to_string(), None)))
         );
     }
 

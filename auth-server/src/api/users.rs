@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, SecurityScheme, auth::Bearer, param::Path, payload::Json,
+    ApiResponse, OAuthScopes, Object, OpenApi, SecurityScheme, auth::Bearer, param::Path,
+    payload::Json,
 };
 
 use super::{ApiTags, text::Text};
@@ -15,10 +16,27 @@ use crate::{
     users::{self, NewUser, SignUpError},
 };
 
-/// A bearer access token issued by this server.
+/// An access token issued by this server, sent as `Authorization: Bearer …`. Documented as
+/// the OAuth2 password flow against this server's own token endpoint (a relative URL, so
+/// it holds for any issuer), so that Swagger UI's Authorize button can log a user in.
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT")]
+#[oai(
+    rename = "oauth2",
+    ty = "oauth2",
+    flows(password(token_url = "/oauth/token", scopes = "ScopeNames"))
+)]
 pub struct BearerToken(Bearer);
+
+/// The scopes a token may carry (none is needed for the profile).
+#[derive(OAuthScopes)]
+pub enum ScopeNames {
+    /// Read posts at the resource server.
+    #[oai(rename = "posts:read")]
+    PostsRead,
+    /// Create, change and delete one's own posts.
+    #[oai(rename = "posts:write")]
+    PostsWrite,
+}
 
 /// Sign-up request.
 #[derive(Object)]
