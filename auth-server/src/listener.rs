@@ -90,6 +90,19 @@ impl<T> HeaderTimeoutIo<T> {
         let n = window.len();
         self.tail.copy_from_slice(&window[n - 3..]);
     }
+
+    fn wrote(&mut self, bytes: &[u8]) {
+        // An interim `100 Continue` is not the response: the body of the same request is
+        // still to come, and must not be timed as the next request's headers (a handler
+        // running past the deadline would see its connection cut).
+        if bytes.starts_with(b"HTTP/1.1 1") {
+            return;
+        }
+        // A response is going out: the next read waits for a new request.
+        self.waiting_for_headers = true;
+        self.deadline = None;
+        self.tail = [0; 3];
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for HeaderTimeoutIo<T> {
@@ -135,10 +148,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HeaderTimeoutIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        // A response is going out: the next read waits for a new request.
-        this.waiting_for_headers = true;
-        this.deadline = None;
-        this.tail = [0; 3];
+        this.wrote(buf);
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -164,5 +174,15 @@ mod tests {
         assert!(io.waiting_for_headers);
         io.saw(b"\n");
         assert!(!io.waiting_for_headers);
+    }
+
+    #[test]
+    fn a_response_restarts_the_clock_but_100_continue_does_not() {
+        let mut io = HeaderTimeoutIo::new((), Duration::from_secs(1));
+        io.saw(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+        io.wrote(b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert!(!io.waiting_for_headers);
+        io.wrote(b"HTTP/1.1 201 Created\r\n");
+        assert!(io.waiting_for_headers);
     }
 }

@@ -17,7 +17,15 @@ use url::Url;
 #[command(
     name = "posts-server",
     version,
-    about = "Posts API verifying OAuth2 access tokens offline"
+    about = "Posts API verifying OAuth2 access tokens offline",
+    long_about = "Posts API verifying OAuth2 access tokens offline.\n\n\
+        Serves /posts (create, list, read, change, delete), /docs, /openapi.json, /healthz, \
+        /readyz and /metrics. Every access token is checked against the auth server's key \
+        set (fetched from POSTS_JWKS_URL or read from POSTS_JWKS_FILE). Without a \
+        subcommand the server runs.\n\n\
+        Every setting is read from its flag, then its POSTS_* environment variable (a .env \
+        file in the working directory is read too), then the default.",
+    after_help = "Exit status: 0 on success, 1 on failure, 2 on a usage error."
 )]
 pub struct Cli {
     /// What to do; without a subcommand the server runs.
@@ -32,8 +40,15 @@ pub struct Cli {
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
+    ///
+    /// Connects to and migrates the database, loads the key set and serves until SIGINT or
+    /// SIGTERM, then lets in-flight requests finish within the shutdown grace period.
     Serve,
-    /// Apply the database migrations and exit.
+    /// Apply the pending database migrations and exit.
+    ///
+    /// Uses the database settings (`--database-url`, POSTS_DATABASE_URL). Prints
+    /// `{"migrated":true}` on stdout; on failure prints `{"error":"..."}` and exits with
+    /// status 1.
     Migrate,
 }
 
@@ -61,16 +76,22 @@ pub struct Settings {
 #[derive(Debug, Clone, Args)]
 pub struct ServerSettings {
     /// Listen address, `host:port`; port 0 picks a free port (the chosen address is logged).
-    #[arg(long = "bind", env = "POSTS_BIND", default_value = "127.0.0.1:8001", value_parser = parse_bind)]
+    #[arg(long = "bind", env = "POSTS_BIND", default_value = "127.0.0.1:8001", value_parser = parse_bind, global = true)]
     pub bind: SocketAddr,
     /// Largest accepted request body in bytes; larger bodies get 413. 256 KiB holds a
     /// 100,000-character body of one- and two-byte characters; raise it for scripts whose
     /// characters take three or four bytes in UTF-8.
-    #[arg(long, env = "POSTS_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    #[arg(long, env = "POSTS_MAX_BODY_BYTES", default_value_t = 256 * 1024, global = true)]
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after SIGINT or SIGTERM.
-    #[arg(long, env = "POSTS_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "POSTS_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
+    /// Longest time a client may take to send a request's headers (and to start the next
+    /// request on a kept-alive connection), and separately its body; slower headers close
+    /// the connection, a slower body gets 408. Keeps slowloris clients from holding
+    /// connections open forever.
+    #[arg(long, env = "POSTS_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub request_timeout: Duration,
 }
 
 /// Where posts are stored.
@@ -81,14 +102,16 @@ pub struct DatabaseSettings {
         id = "database_url",
         long = "database-url",
         env = "POSTS_DATABASE_URL",
-        default_value = "sqlite://data/posts.db?mode=rwc"
+        default_value = "sqlite://data/posts.db?mode=rwc",
+        global = true
     )]
     pub url: DatabaseUrl,
     /// Size of the connection pool.
     #[arg(
         long = "database-max-connections",
         env = "POSTS_DATABASE_MAX_CONNECTIONS",
-        default_value_t = 8
+        default_value_t = 8,
+        global = true
     )]
     pub max_connections: u32,
 }
@@ -97,17 +120,22 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Args)]
 pub struct TokenSettings {
     /// The expected `iss`, compared byte for byte.
-    #[arg(long, env = "POSTS_ISSUER", default_value = "http://127.0.0.1:8000", value_parser = parse_issuer)]
+    #[arg(long, env = "POSTS_ISSUER", default_value = "http://127.0.0.1:8000", value_parser = parse_issuer, global = true)]
     pub issuer: String,
     /// The expected `aud`.
-    #[arg(long, env = "POSTS_AUDIENCE", default_value = "posts-api")]
+    #[arg(
+        long,
+        env = "POSTS_AUDIENCE",
+        default_value = "posts-api",
+        global = true
+    )]
     pub audience: String,
     /// Clock-skew leeway for `exp` and `nbf` (`30`, `30s`, `1m`).
-    #[arg(long, env = "POSTS_LEEWAY", default_value = "30", value_parser = parse_duration)]
+    #[arg(long, env = "POSTS_LEEWAY", default_value = "30", value_parser = parse_duration, global = true)]
     pub leeway: Duration,
     /// The auth server's token endpoint, used by Swagger UI's password flow
     /// (default `{issuer}/oauth/token`).
-    #[arg(long, env = "POSTS_TOKEN_URL")]
+    #[arg(long, env = "POSTS_TOKEN_URL", global = true)]
     pub token_url: Option<Url>,
 }
 
@@ -115,25 +143,30 @@ pub struct TokenSettings {
 #[derive(Debug, Clone, Args)]
 pub struct JwksSettings {
     /// Where to fetch the key set (default `{issuer}/.well-known/jwks.json`).
-    #[arg(id = "jwks_url", long = "jwks-url", env = "POSTS_JWKS_URL")]
+    #[arg(
+        id = "jwks_url",
+        long = "jwks-url",
+        env = "POSTS_JWKS_URL",
+        global = true
+    )]
     pub url: Option<Url>,
     /// A local JWKS file, or an RSA public key in PEM, used instead of fetching: no network
     /// needed at all. Takes precedence over the URL.
-    #[arg(long = "jwks-file", env = "POSTS_JWKS_FILE")]
+    #[arg(long = "jwks-file", env = "POSTS_JWKS_FILE", global = true)]
     pub file: Option<PathBuf>,
     /// How often to refresh the key set when the response carries no `Cache-Control: max-age`.
-    #[arg(long = "jwks-refresh", env = "POSTS_JWKS_REFRESH", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long = "jwks-refresh", env = "POSTS_JWKS_REFRESH", default_value = "10m", value_parser = parse_duration, global = true)]
     pub refresh: Duration,
     /// Minimum time between refetches triggered by an unknown `kid`; also the floor for
     /// `max-age`, so a misconfigured auth server cannot make us poll it in a loop.
-    #[arg(long = "jwks-cooldown", env = "POSTS_JWKS_COOLDOWN", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long = "jwks-cooldown", env = "POSTS_JWKS_COOLDOWN", default_value = "30s", value_parser = parse_duration, global = true)]
     pub cooldown: Duration,
     /// Time limit for one fetch of the key set.
-    #[arg(long = "jwks-timeout", env = "POSTS_JWKS_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long = "jwks-timeout", env = "POSTS_JWKS_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
     pub fetch_timeout: Duration,
     /// First retry delay after a failed fetch; doubles up to one minute (or the refresh
     /// interval, if shorter).
-    #[arg(long = "jwks-retry", env = "POSTS_JWKS_RETRY", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long = "jwks-retry", env = "POSTS_JWKS_RETRY", default_value = "1s", value_parser = parse_duration, global = true)]
     pub retry: Duration,
 }
 
@@ -141,10 +174,10 @@ pub struct JwksSettings {
 #[derive(Debug, Clone, Args)]
 pub struct TelemetrySettings {
     /// `tracing` filter directives; `RUST_LOG` wins when set.
-    #[arg(long = "log", env = "POSTS_LOG", default_value = "info")]
+    #[arg(long = "log", env = "POSTS_LOG", default_value = "info", global = true)]
     pub filter: String,
     /// Human-readable lines or one JSON object per line.
-    #[arg(long = "log-format", env = "POSTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long = "log-format", env = "POSTS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub format: LogFormat,
 }
 

@@ -28,8 +28,15 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             // WAL lets readers proceed while one writer commits; the busy timeout makes a
-            // second writer wait instead of failing with SQLITE_BUSY. synchronous=FULL so
-            // a post acknowledged with 201 survives a power cut, not only a crash.
+            // second writer wait instead of failing with SQLITE_BUSY.
+            //
+            // "Acknowledged means stored": a 201 is sent only after the INSERT committed.
+            // With WAL, synchronous=NORMAL would already survive a crash of this process
+            // (SIGKILL: the committed WAL frames sit in the OS page cache), but could lose
+            // the last commits on a power cut or kernel crash. FULL fsyncs the WAL on every
+            // commit, so an acknowledged post survives those too; the price, one fsync per
+            // write, is small next to a request. The SIGKILL test in
+            // tests/api/crash_safety.rs holds us to it.
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5))

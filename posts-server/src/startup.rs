@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::middleware::Tracing;
 use poem::{EndpointExt, IntoEndpoint, Server};
 use tokio::task::JoinHandle;
 
@@ -18,12 +17,14 @@ use crate::db;
 use crate::docs::ApiDocs;
 use crate::error::ProblemDetails;
 use crate::limits::BodyLimit;
+use crate::listener::HeaderTimeoutAcceptor;
 use crate::metrics::{HttpMetrics, Metrics};
+use crate::request_log::RequestLog;
 use crate::state::AppState;
 
 /// A built server: connected, migrated, bound, not yet serving.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: HeaderTimeoutAcceptor<TcpAcceptor>,
     address: SocketAddr,
     state: AppState,
     routes: poem::endpoint::BoxEndpoint<'static>,
@@ -66,11 +67,14 @@ impl Application {
         let routes = docs
             .routes()
             .nest("/", service.into_endpoint())
-            .with(BodyLimit::new(settings.server.max_body_bytes))
+            .with(BodyLimit::new(
+                settings.server.max_body_bytes,
+                settings.server.request_timeout,
+            ))
             .data(state.clone())
             .with(HttpMetrics::new(state.metrics.clone()))
             .with(ProblemDetails)
-            .with(Tracing)
+            .with(RequestLog)
             .boxed();
 
         let acceptor = TcpListener::bind(settings.server.bind)
@@ -82,6 +86,8 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
+        // poem does not expose hyper's header read timeout; the acceptor times headers.
+        let acceptor = HeaderTimeoutAcceptor::new(acceptor, settings.server.request_timeout);
         tracing::info!(
             address = %address,
             docs = %format!("http://{address}/docs"),

@@ -108,3 +108,41 @@ async fn the_token_endpoint_defaults_to_the_issuers() {
         "http://127.0.0.1:8000/oauth/token"
     );
 }
+
+#[tokio::test]
+async fn metrics_have_latency_histograms_rejection_reasons_and_key_set_age() {
+    let app = spawn_app().await;
+    let token = app.token_for("alice");
+    let post = app.create_post(&token, "t", "b").await;
+    let id = post["id"].as_str().unwrap();
+    assert_eq!(app.get_post(&token, id).await.status(), StatusCode::OK);
+    let expired = app.mint_token(serde_json::json!({ "exp": crate::helpers::now() - 3600 }));
+    let _ = app.get_posts(&expired, "").await;
+
+    let metrics = app.get_metrics().await;
+
+    assert!(!metrics.contains(id), "a raw path became a label");
+    for expected in [
+        "# TYPE http_request_duration_seconds histogram",
+        "http_request_duration_seconds_count{method=\"POST\",route=\"/posts\"} 1",
+        "http_request_duration_seconds_bucket{le=\"+Inf\",method=\"POST\",route=\"/posts\"} 1",
+        // The pattern, not the id: one series however many posts exist.
+        "http_request_duration_seconds_count{method=\"GET\",route=\"/posts/:",
+        "http_requests_total{method=\"GET\",route=\"/posts/:",
+        "token_rejections_total{reason=\"expired\"} 1",
+        "# TYPE jwks_fetches counter",
+        "# TYPE jwks_age_seconds gauge",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected:?} in\n{metrics}"
+        );
+    }
+    let age: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("jwks_age_seconds "))
+        .expect("the key set age")
+        .parse()
+        .unwrap();
+    assert!((0.0..60.0).contains(&age), "age {age}");
+}

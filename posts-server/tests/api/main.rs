@@ -3,9 +3,13 @@
 
 mod bad_input;
 mod cli;
+mod concurrency;
+mod crash_safety;
 mod health;
 mod helpers;
 mod jwks_cache;
 mod pagination;
 mod posts;
+mod request_ids;
+mod security;
 mod token_rejections;

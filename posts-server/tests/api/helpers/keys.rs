@@ -128,3 +128,9 @@ pub fn merge(mut base: Value, overrides: Value) -> Value {
     }
     base
 }
+
+/// A valid token for `sub` with every scope, signed with the primary key.
+pub fn token_for(sub: &str) -> String {
+    let key = &keys().primary;
+    sign(&at_jwt_header(key), &default_claims(sub), key)
+}

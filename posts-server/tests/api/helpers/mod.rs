@@ -1,6 +1,7 @@
 //! `spawn_app()` and friends: one real server per test, a key set the test controls, and a
 //! `TestApp` with one method per endpoint.
 
+mod binary;
 mod database;
 mod jwks_server;
 mod keys;
@@ -18,9 +19,12 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use binary::{ServerProcess, write_jwks_file};
 pub use database::TestDatabase;
 pub use jwks_server::JwksServer;
-pub use keys::{AUDIENCE, ISSUER, TestKey, at_jwt_header, default_claims, keys, merge, now, sign};
+pub use keys::{
+    AUDIENCE, ISSUER, TestKey, at_jwt_header, default_claims, keys, merge, now, sign, token_for,
+};
 
 /// A running application and everything a test needs to talk to it.
 pub struct TestApp {
@@ -46,6 +50,7 @@ pub fn test_settings(database_url: &str, jwks_url: Option<String>) -> Settings {
             bind: "127.0.0.1:0".parse().expect("address"),
             max_body_bytes: 256 * 1024,
             shutdown_grace: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
         },
         database: DatabaseSettings {
             url: database_url.parse().expect("database URL"),

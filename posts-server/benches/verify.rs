@@ -1,0 +1,147 @@
+//! Micro-benchmark of offline access-token verification, the work posts-server does on
+//! every `/posts` request before touching the database: JOSE header parse, algorithm and
+//! type checks, `kid` lookup in the cached key set, the RS256 signature, and the claims
+//! (`iss`, `aud`, `exp`, `nbf`). Also the cheapest and the dearest refusals.
+//!
+//! `cargo bench -p posts-server --bench verify`; see BENCHMARKS.md for the figures.
+
+use std::{hint::black_box, time::Duration};
+
+use aws_lc_rs::{
+    encoding::AsDer,
+    rsa::{KeyPair, KeySize},
+    signature::KeyPair as _,
+};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use posts_server::{
+    auth::{JwksCache, TokenVerifier},
+    config::{JwksSettings, KeySourceSetting, TokenSettings},
+    metrics::Metrics,
+};
+use serde_json::json;
+
+const ISSUER: &str = "http://127.0.0.1:8000";
+const AUDIENCE: &str = "posts-api";
+
+/// A key pair as the auth server makes one, its JWKS file, and a verifier trusting it.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+    verifier: TokenVerifier,
+    encoding: EncodingKey,
+    kid: String,
+}
+
+fn fixture() -> Fixture {
+    let pair = KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
+    let pkcs8 = pair.as_der().expect("PKCS#8");
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        STANDARD.encode(pkcs8.as_ref())
+    );
+    let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).expect("PEM key");
+    let public = pair.public_key();
+    let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+    let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+    let kid = "bench-key".to_owned();
+    let jwks =
+        json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e}]});
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jwks_path = dir.path().join("jwks.json");
+    std::fs::write(&jwks_path, jwks.to_string()).expect("write JWKS");
+
+    let metrics = Metrics::new();
+    let jwks_settings = JwksSettings {
+        url: None,
+        file: Some(jwks_path.clone()),
+        refresh: Duration::from_secs(600),
+        cooldown: Duration::from_secs(30),
+        fetch_timeout: Duration::from_secs(5),
+        retry: Duration::from_secs(1),
+    };
+    let token_settings = TokenSettings {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        leeway: Duration::from_secs(30),
+        token_url: None,
+    };
+    let keys = JwksCache::new(KeySourceSetting::File(jwks_path), &jwks_settings, &metrics)
+        .expect("key cache");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(keys.load("startup")).expect("load JWKS");
+    let verifier = TokenVerifier::new(keys, &token_settings, &metrics);
+    Fixture {
+        _dir: dir,
+        runtime,
+        verifier,
+        encoding,
+        kid,
+    }
+}
+
+impl Fixture {
+    /// An access token as the auth server issues it (RFC 9068).
+    fn token(&self) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(self.kid.clone());
+        let claims = json!({
+            "iss": ISSUER, "aud": AUDIENCE, "sub": "0190b6a3-0000-7000-8000-000000000000",
+            "client_id": "posts-web", "scope": "posts:read posts:write",
+            "jti": "0190b6a3-0000-7000-8000-000000000001",
+            "iat": now, "nbf": now, "exp": now + 900,
+        });
+        jsonwebtoken::encode(&header, &claims, &self.encoding).expect("sign")
+    }
+}
+
+fn verify(c: &mut Criterion) {
+    let f = fixture();
+    let valid = f.token();
+    // Same header and claims, last signature bytes changed: every check runs, including
+    // the RSA operation, before the refusal; the dearest token an attacker can send.
+    let mut forged = valid.clone();
+    forged.truncate(forged.len() - 4);
+    forged.push_str(if valid.ends_with("AAAA") {
+        "BBBB"
+    } else {
+        "AAAA"
+    });
+    let garbage = "not-a-jwt";
+
+    let mut group = c.benchmark_group("posts_verify");
+    group.bench_function("valid_token", |b| {
+        b.iter(|| {
+            f.runtime
+                .block_on(f.verifier.verify(black_box(&valid)))
+                .unwrap()
+        })
+    });
+    group.bench_function("bad_signature", |b| {
+        b.iter(|| {
+            f.runtime
+                .block_on(f.verifier.verify(black_box(&forged)))
+                .unwrap_err()
+        })
+    });
+    group.bench_function("malformed", |b| {
+        b.iter(|| {
+            f.runtime
+                .block_on(f.verifier.verify(black_box(garbage)))
+                .unwrap_err()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify);
+criterion_main!(benches);
