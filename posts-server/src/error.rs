@@ -161,11 +161,28 @@ impl<E: Endpoint> Endpoint for ProblemDetailsEndpoint<E> {
                 if error.status().is_server_error() {
                     tracing::error!(error = %error_chain(&error), "request failed");
                 }
+                if let Some(reason) = unprocessable_body(&error) {
+                    return Ok(
+                        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, reason).into_response()
+                    );
+                }
                 error.into_response()
             }
         };
         Ok(as_problem(response).await)
     }
+}
+
+/// A JSON body that parsed as JSON but has the wrong shape (a missing field, a wrong
+/// type, an unknown field) is invalid input like a too-long title: 422, with the reason.
+/// JSON that does not parse at all stays 400. serde_json reports syntax errors with a
+/// position ("… at line 1 column 9"); poem-openapi's schema errors never carry one.
+fn unprocessable_body(error: &poem::Error) -> Option<String> {
+    let reason = &error
+        .downcast_ref::<poem_openapi::error::ParseRequestPayloadError>()?
+        .reason;
+    let syntax = reason.contains(" at line ") && reason.contains(" column ");
+    (!syntax).then(|| reason.chars().take(MAX_DETAIL_CHARS).collect())
 }
 
 // Longest detail copied from a framework error message.

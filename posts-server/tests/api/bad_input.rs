@@ -13,9 +13,6 @@ async fn malformed_json_is_400() {
     for body in [
         "{",
         "not json",
-        "",
-        "[]",
-        "null",
         "{\"title\": \"a\", \"body\": \"b\",}",
         "\u{0}",
     ] {
@@ -31,10 +28,21 @@ async fn malformed_json_is_400() {
 }
 
 #[tokio::test]
-async fn wrong_types_missing_fields_and_unknown_fields_are_400() {
+async fn wrong_types_missing_fields_and_unknown_fields_are_422() {
     let app = spawn_app().await;
     let token = app.token_for("alice");
 
+    // Well-formed JSON of the wrong shape is invalid input, like a too-long title.
+    for raw in ["", "[]", "null"] {
+        let response = app
+            .request(reqwest::Method::POST, "/posts", Some(&token))
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
     for body in [
         json!({ "title": 1, "body": "b" }),
         json!({ "title": "t", "body": ["b"] }),
@@ -44,7 +52,7 @@ async fn wrong_types_missing_fields_and_unknown_fields_are_400() {
         json!({ "title": null, "body": "b" }),
     ] {
         let response = app.post_posts(&token, &body).await;
-        assert_problem(response, StatusCode::BAD_REQUEST).await;
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let post = app.create_post(&token, "t", "b").await;
     let id = post["id"].as_str().unwrap();
@@ -54,7 +62,7 @@ async fn wrong_types_missing_fields_and_unknown_fields_are_400() {
         json!("string"),
     ] {
         let response = app.patch_post(&token, id, &body).await;
-        assert_problem(response, StatusCode::BAD_REQUEST).await;
+        assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
 }
 
