@@ -12,7 +12,16 @@ use crate::{
 
 /// OAuth 2.0 authorization server issuing RS256 JWT access tokens.
 #[derive(Debug, Parser)]
-#[command(name = "auth-server", version, about)]
+#[command(
+    name = "auth-server",
+    version,
+    about,
+    long_about = "OAuth2 authorization server issuing RS256 JWT access tokens (RFC 9068).\n\n\
+        Without a command it serves HTTP. Settings come from flags, then AUTH_* environment \
+        variables, then a .env file in the working directory, then the defaults shown.",
+    after_help = "Admin commands print JSON on stdout. Exit status: 0 success, 1 failure \
+        (with {\"error\": …} on stdout), 2 usage error."
+)]
 pub struct Cli {
     /// Settings shared by the server and the admin commands.
     #[command(flatten)]
