@@ -27,6 +27,19 @@ pids+=($!)
 target/release/posts-server &
 pids+=($!)
 
+# Print the URLs once both answer, so they are not lost in the start-up logs.
+wait_for() {
+    local host="${1%:*}" port="${1##*:}"
+    [ "$host" = "0.0.0.0" ] && host=127.0.0.1
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/${host}/${port}") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+wait_for "$auth_bind" || true
+wait_for "$posts_bind" || true
+
 cat <<INFO
 
   auth-server   http://${auth_bind}        Swagger UI: http://${auth_bind}/docs

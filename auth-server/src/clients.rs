@@ -125,10 +125,15 @@ pub async fn authenticate(
             basic,
         } => (client_id, secret, basic),
     };
-    let Some(row) = clients::Entity::find_by_id(client_id.clone())
-        .one(db)
-        .await?
-    else {
+    // PostgreSQL refuses NUL in text parameters, and no client id holds one.
+    let row = if client_id.contains('\0') {
+        None
+    } else {
+        clients::Entity::find_by_id(client_id.clone())
+            .one(db)
+            .await?
+    };
+    let Some(row) = row else {
         tracing::debug!(%client_id, "unknown client");
         return Err(OAuthError::InvalidClient { basic });
     };

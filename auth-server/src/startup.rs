@@ -154,8 +154,12 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     let service = api::service(settings.issuer_str());
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
+    // This server's own Swagger UI posts to /oauth/token from this server's origin, and
+    // browsers send `Origin` on same-origin POSTs too: never refuse that as cross-origin.
+    let own_origin = settings.issuer.origin().ascii_serialization();
     let cors = Cors::new()
         .allow_origins(settings.cors_origins.iter().map(String::as_str))
+        .allow_origin(own_origin.as_str())
         .allow_methods([poem::http::Method::GET, poem::http::Method::POST])
         // Swagger UI sends X-Requested-With with its token request.
         .allow_headers(["authorization", "content-type", "x-requested-with"])
@@ -165,6 +169,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .with(cors)
+        .around(same_origin_is_not_cross_origin)
         .with(ErrorFormat)
         .with(crate::http::RequestLimits {
             max: settings.max_body_bytes,
@@ -173,6 +178,29 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         })
         .with(Observe(state.metrics.clone()))
         .data(state)
+}
+
+/// A request whose `Origin` names the host it was sent to (say the Swagger UI opened as
+/// `http://localhost:8000/docs` while the issuer says 127.0.0.1) is same-origin, not a
+/// CORS request: it skips the CORS checks.
+async fn same_origin_is_not_cross_origin<E: poem::Endpoint>(
+    ep: Arc<E>,
+    mut req: poem::Request,
+) -> poem::Result<E::Output> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let same_origin = match (
+        header(poem::http::header::ORIGIN),
+        header(poem::http::header::HOST),
+    ) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+        _ => false,
+    };
+    if same_origin {
+        req.headers_mut().remove(poem::http::header::ORIGIN);
+    }
+    ep.call(req).await
 }
 
 async fn reload_keys(keys: Arc<KeyStore>, every: Duration, rotate_every: Option<Duration>) {

@@ -78,10 +78,16 @@ pub async fn authenticate(
     password: String,
 ) -> anyhow::Result<Option<users::Model>> {
     let email = email.trim().to_lowercase();
-    let user = users::Entity::find()
-        .filter(users::Column::Email.eq(email))
-        .one(db)
-        .await?;
+    // No stored e-mail holds a NUL (sign-up refuses control characters), and PostgreSQL
+    // refuses NUL in any text parameter, so such a name is simply unknown.
+    let user = if email.contains('\0') {
+        None
+    } else {
+        users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .one(db)
+            .await?
+    };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     if hasher.verify(password, stored).await? {
         Ok(user)

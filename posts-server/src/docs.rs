@@ -37,6 +37,7 @@ impl ApiDocs {
         };
         flow["tokenUrl"] = Value::String(token_url.to_string());
         document_lengths(&mut document);
+        document_nullable_cursor(&mut document);
         let spec = serde_json::to_string_pretty(&document).context("the patched document")?;
         // Swagger UI embeds the document verbatim; swap in the patched one.
         let swagger_html = service.swagger_ui_html();
@@ -67,6 +68,16 @@ impl ApiDocs {
                 }),
             )
             .at("/docs", page)
+    }
+}
+
+// poem-openapi documents `Option<String>` as an optional string, but the last page
+// answers `"next_cursor": null`, which OpenAPI 3.0 only allows when the schema says so.
+fn document_nullable_cursor(document: &mut Value) {
+    if let Some(Value::Object(property)) =
+        document.pointer_mut("/components/schemas/PostPage/properties/next_cursor")
+    {
+        property.insert("nullable".to_owned(), json!(true));
     }
 }
 

@@ -62,12 +62,27 @@ pub enum ApiError {
     /// The request is malformed: bad query parameters or cursor, unparsable JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
+    /// No access token, or a bad one: the RFC 6750 challenge says which.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    // Answered by the bearer extractor; listed here so that the document shows it.
+    #[allow(dead_code)]
+    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
     /// Only the author may change or delete a post.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// No post has this id.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The body is larger than the limit.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    // Answered by the body-limit middleware; listed here so that the document shows it.
+    #[allow(dead_code)]
+    PayloadTooLarge(Json<Problem>),
+    /// The body is not `application/json`.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    // Answered by poem-openapi's payload check; listed here so that the document shows it.
+    #[allow(dead_code)]
+    UnsupportedMediaType(Json<Problem>),
     /// The body is well-formed but breaks a rule (title or body length, empty change).
     #[oai(status = 422, content_type = "application/problem+json")]
     Unprocessable(Json<Problem>),

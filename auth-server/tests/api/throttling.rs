@@ -106,3 +106,21 @@ async fn an_absurdly_long_username_is_an_ordinary_invalid_grant() {
 
     assert_oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
+
+#[tokio::test]
+async fn a_nul_in_the_username_or_client_id_is_an_ordinary_refusal() {
+    // PostgreSQL refuses NUL in text parameters; these were 500s there.
+    let app = spawn_app().await;
+
+    let user = login(&app, "a\0b@example.com", "wrong password").await;
+    assert_oauth_error(user, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let client = app
+        .post_token(&[
+            ("grant_type", "password"),
+            ("client_id", "a\0b"),
+            ("username", "x@example.com"),
+            ("password", PASSWORD),
+        ])
+        .await;
+    assert_oauth_error(client, StatusCode::UNAUTHORIZED, "invalid_client").await;
+}

@@ -231,6 +231,14 @@ async fn page(
         .map(Cursor::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // No author id holds a NUL (ids are token subjects), and PostgreSQL refuses NUL in
+    // text parameters: such a filter simply matches nothing.
+    if author.is_some_and(|a| a.contains('\0')) {
+        return Ok(Json(PostPage {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    }
     let page = posts::list(&state.db, author, limit, after).await?;
     Ok(Json(PostPage {
         items: page.items.into_iter().map(PostResource::from).collect(),

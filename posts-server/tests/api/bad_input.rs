@@ -173,3 +173,20 @@ async fn absurd_query_strings_are_4xx() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_author_filter_with_a_nul_matches_nothing() {
+    // PostgreSQL refuses NUL in text parameters; this was a 500 there.
+    let app = spawn_app().await;
+    let token = app.token_for("alice");
+
+    let response = app
+        .request(reqwest::Method::GET, "/posts?author=a%00b", Some(&token))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let page: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(page["items"], serde_json::json!([]));
+}
