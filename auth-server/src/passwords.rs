@@ -14,6 +14,11 @@ pub struct PasswordHasher {
     /// A hash of a random password with the current parameters. Verifying against it for
     /// an unknown user costs the same as for a known one, so timing tells nothing.
     dummy_hash: Arc<str>,
+    /// One Argon2 computation per core at a time. They are CPU-bound, so more at once
+    /// would not finish sooner, and each holds 19 MiB (the default memory cost): unbounded,
+    /// a burst of logins spread them over many blocking threads and malloc arenas, and the
+    /// server kept over a gigabyte resident afterwards (BENCHMARKS.md).
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -43,9 +48,11 @@ impl PasswordHasher {
                 .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
         })
         .await??;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(Self {
             argon,
             dummy_hash: dummy_hash.into(),
+            permits: Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }
 
@@ -53,7 +60,11 @@ impl PasswordHasher {
     #[tracing::instrument(skip_all)]
     pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
         let argon = self.argon.clone();
+        // Owned, and moved into the task: a caller that goes away does not free the slot
+        // while the computation still runs.
+        let permit = self.permits.clone().acquire_owned().await?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             argon
                 .hash_password(password.expose().as_bytes())
                 .map(|h| h.to_string())
@@ -69,7 +80,9 @@ impl PasswordHasher {
         let argon = self.argon.clone();
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let permit = self.permits.clone().acquire_owned().await?;
         let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             argon
                 .verify_password(password.as_bytes(), hash.as_str())
                 .is_ok()

@@ -1,5 +1,6 @@
 //! The HTTP API: one `#[OpenApi]` impl per area, combined into one document.
 
+mod client_auth;
 pub mod health;
 pub mod oauth;
 mod text;

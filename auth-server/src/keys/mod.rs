@@ -6,10 +6,12 @@
 //! directory every few seconds, so a rotation made by the CLI reaches all of them without
 //! a restart.
 
+mod files;
 mod jwks;
 mod lifecycle;
 mod store;
 
+pub use files::KeyFiles;
 pub use jwks::{Jwk, JwkSet, thumbprint};
 pub use lifecycle::{KeyMeta, KeyState, is_published, rotation_due};
-pub use store::{KeyFiles, KeyStore, SigningKey};
+pub use store::{KeyStore, SigningKey};
