@@ -11,8 +11,10 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<()> {
         Ok(filter) => filter,
         Err(_) => EnvFilter::try_new(&settings.filter)?,
     };
+    // Colour codes only for a terminal: piped logs stay greppable.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let installed = match settings.format {
         LogFormat::Text => builder.try_init(),
