@@ -19,7 +19,6 @@ use oxide_auth::primitives::{
 };
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set, SqlErr};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{domain::ScopeSet, entities::clients, error::OAuthError};
@@ -105,10 +104,7 @@ impl PasswordPolicy for SecretHashPolicy {
 }
 
 fn hash_secret(secret: &[u8]) -> String {
-    Sha256::digest(secret)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(secret)
 }
 
 /// Authenticates the client of a token, revocation or introspection request.

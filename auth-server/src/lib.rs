@@ -5,6 +5,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod db;
+pub mod digest;
 pub mod domain;
 pub mod entities;
 pub mod error;

@@ -55,9 +55,7 @@ pub fn lockout(policy: &ThrottlePolicy, failures: u32) -> Option<Duration> {
 /// The counter key of an account: a hash of the normalised e-mail, so that any username
 /// (however long, existing or not) fits the key column and no address is stored here.
 fn account_key(email: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::digest::sha256_hex(email.trim().to_lowercase().as_bytes());
     format!("account:{hex}")
 }
 

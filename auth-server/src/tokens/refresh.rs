@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
 };
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::IssuedAccessToken;
@@ -42,10 +41,7 @@ impl fmt::Debug for RefreshToken {
 
 /// Hex SHA-256: what the database holds instead of the token.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(token.as_bytes())
 }
 
 /// Starts a login for `user_id` at `client_id` and returns its first refresh token.

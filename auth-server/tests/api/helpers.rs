@@ -201,6 +201,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A password grant for `email` with `password`, no client authentication.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_token(&[
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", password),
+        ])
+        .await
+    }
+
     /// A successful password grant's body.
     pub async fn password_tokens(&self, email: &str) -> Value {
         let resp = self

@@ -9,13 +9,7 @@ async fn the_password_grant_issues_a_no_store_bearer_token_and_refresh_token() {
     let app = spawn_app().await;
     app.signed_up_user("ada@example.com").await;
 
-    let resp = app
-        .post_token(&[
-            ("grant_type", "password"),
-            ("username", "ada@example.com"),
-            ("password", PASSWORD),
-        ])
-        .await;
+    let resp = app.login("ada@example.com", PASSWORD).await;
 
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -79,20 +73,8 @@ async fn unknown_user_and_wrong_password_get_byte_identical_answers() {
     let app = spawn_app().await;
     app.signed_up_user("known@example.com").await;
 
-    let wrong = app
-        .post_token(&[
-            ("grant_type", "password"),
-            ("username", "known@example.com"),
-            ("password", "wrong password"),
-        ])
-        .await;
-    let unknown = app
-        .post_token(&[
-            ("grant_type", "password"),
-            ("username", "nobody@example.com"),
-            ("password", PASSWORD),
-        ])
-        .await;
+    let wrong = app.login("known@example.com", "wrong password").await;
+    let unknown = app.login("nobody@example.com", PASSWORD).await;
 
     assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
@@ -110,13 +92,7 @@ async fn the_username_is_matched_case_insensitively() {
     let app = spawn_app().await;
     app.signed_up_user("case@example.com").await;
 
-    let resp = app
-        .post_token(&[
-            ("grant_type", "password"),
-            ("username", "CASE@Example.com"),
-            ("password", PASSWORD),
-        ])
-        .await;
+    let resp = app.login("CASE@Example.com", PASSWORD).await;
 
     assert_eq!(resp.status(), StatusCode::OK);
 }

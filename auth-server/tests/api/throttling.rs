@@ -2,16 +2,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{PASSWORD, TestApp, assert_oauth_error, spawn_app, spawn_app_with};
-
-async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.post_token(&[
-        ("grant_type", "password"),
-        ("username", email),
-        ("password", password),
-    ])
-    .await
-}
+use crate::helpers::{PASSWORD, assert_oauth_error, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn an_account_is_locked_after_five_failures_with_retry_after() {
@@ -19,14 +10,14 @@ async fn an_account_is_locked_after_five_failures_with_retry_after() {
     app.signed_up_user("victim@example.com").await;
     for _ in 0..5 {
         assert_oauth_error(
-            login(&app, "victim@example.com", "wrong password").await,
+            app.login("victim@example.com", "wrong password").await,
             StatusCode::BAD_REQUEST,
             "invalid_grant",
         )
         .await;
     }
 
-    let locked = login(&app, "victim@example.com", PASSWORD).await;
+    let locked = app.login("victim@example.com", PASSWORD).await;
 
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = locked.headers()["retry-after"]
@@ -48,25 +39,24 @@ async fn the_lock_is_short_and_a_success_resets_it() {
     let app = spawn_app().await;
     app.signed_up_user("victim@example.com").await;
     for _ in 0..5 {
-        login(&app, "victim@example.com", "wrong password").await;
+        app.login("victim@example.com", "wrong password").await;
     }
-    let retry_after: u64 =
-        login(&app, "victim@example.com", PASSWORD).await.headers()["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+    let retry_after: u64 = app.login("victim@example.com", PASSWORD).await.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     tokio::time::sleep(Duration::from_secs(retry_after)).await;
 
     assert_eq!(
-        login(&app, "victim@example.com", PASSWORD).await.status(),
+        app.login("victim@example.com", PASSWORD).await.status(),
         StatusCode::OK
     );
     // The counter was reset: one more failure does not lock again.
-    login(&app, "victim@example.com", "wrong password").await;
+    app.login("victim@example.com", "wrong password").await;
     assert_eq!(
-        login(&app, "victim@example.com", PASSWORD).await.status(),
+        app.login("victim@example.com", PASSWORD).await.status(),
         StatusCode::OK
     );
 }
@@ -75,10 +65,10 @@ async fn the_lock_is_short_and_a_success_resets_it() {
 async fn unknown_accounts_are_throttled_like_known_ones() {
     let app = spawn_app().await;
     for _ in 0..5 {
-        login(&app, "ghost@example.com", "wrong password").await;
+        app.login("ghost@example.com", "wrong password").await;
     }
 
-    let resp = login(&app, "ghost@example.com", "wrong password").await;
+    let resp = app.login("ghost@example.com", "wrong password").await;
 
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
 }
@@ -88,11 +78,13 @@ async fn one_address_spraying_many_accounts_runs_out_of_budget() {
     let app = spawn_app_with(|s| s.throttle.ip_budget = 8).await;
     app.signed_up_user("someone@example.com").await;
     for i in 0..8 {
-        let resp = login(&app, &format!("user{i}@example.com"), "Winter2026!").await;
+        let resp = app
+            .login(&format!("user{i}@example.com"), "Winter2026!")
+            .await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     }
 
-    let resp = login(&app, "someone@example.com", PASSWORD).await;
+    let resp = app.login("someone@example.com", PASSWORD).await;
 
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(resp.headers().contains_key("retry-after"));
@@ -102,7 +94,7 @@ async fn one_address_spraying_many_accounts_runs_out_of_budget() {
 async fn an_absurdly_long_username_is_an_ordinary_invalid_grant() {
     let app = spawn_app().await;
 
-    let resp = login(&app, &"x".repeat(20_000), "wrong password").await;
+    let resp = app.login(&"x".repeat(20_000), "wrong password").await;
 
     assert_oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
 }
@@ -112,7 +104,7 @@ async fn a_nul_in_the_username_or_client_id_is_an_ordinary_refusal() {
     // PostgreSQL refuses NUL in text parameters; these were 500s there.
     let app = spawn_app().await;
 
-    let user = login(&app, "a\0b@example.com", "wrong password").await;
+    let user = app.login("a\0b@example.com", "wrong password").await;
     assert_oauth_error(user, StatusCode::BAD_REQUEST, "invalid_grant").await;
     let client = app
         .post_token(&[
