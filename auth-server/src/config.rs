@@ -217,6 +217,8 @@ impl Settings {
     }
 }
 
+const MAX_SECONDS: u64 = 10 * 365 * 86_400;
+
 fn parse_seconds(value: &str) -> Result<Duration, String> {
     let secs: u64 = value
         .trim()
@@ -224,6 +226,10 @@ fn parse_seconds(value: &str) -> Result<Duration, String> {
         .map_err(|_| format!("`{value}` is not a whole number of seconds"))?;
     if secs == 0 {
         return Err("must be at least 1 second".into());
+    }
+    // Lifetimes are added to the current time; ten years keeps every sum representable.
+    if secs > MAX_SECONDS {
+        return Err(format!("must be at most {MAX_SECONDS} seconds (ten years)"));
     }
     Ok(Duration::from_secs(secs))
 }
@@ -235,6 +241,9 @@ fn parse_days(value: &str) -> Result<Duration, String> {
         .map_err(|_| format!("`{value}` is not a whole number of days"))?;
     if days == 0 {
         return Err("must be at least 1 day".into());
+    }
+    if days > MAX_SECONDS / 86_400 {
+        return Err("must be at most ten years".into());
     }
     Ok(Duration::from_secs(days * 86_400))
 }
@@ -270,6 +279,8 @@ mod tests {
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("-1").is_err());
         assert!(parse_seconds("1.5").is_err());
+        assert!(parse_seconds("100000000000000").is_err());
+        assert!(parse_days("1000000").is_err());
     }
 
     #[test]

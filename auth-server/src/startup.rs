@@ -36,6 +36,8 @@ pub struct AppState {
     pub issuer: AccessTokenIssuer,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// One password check at a time per account.
+    pub login_gate: Arc<crate::throttle::AccountGate>,
 }
 
 impl AppState {
@@ -95,6 +97,7 @@ impl Application {
             hasher,
             issuer,
             metrics: Arc::new(Metrics::new()),
+            login_gate: Arc::default(),
         };
         Ok(Self {
             addr,
@@ -176,6 +179,8 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
             max_headers: settings.max_header_bytes,
             timeout: settings.request_timeout,
         })
+        // A panic (a bug) answers 500 instead of dropping the connection.
+        .with(poem::middleware::CatchPanic::new())
         .with(Observe(state.metrics.clone()))
         .data(state)
 }

@@ -10,7 +10,7 @@
 //! which caps password spraying. The counters live in the database, so every replica
 //! behind a load balancer enforces the same limits.
 
-use std::{net::IpAddr, time::Duration};
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -70,6 +70,61 @@ fn retry_after(until: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     // Round up: a client that waits exactly this long must not be refused again.
     let millis = (until - now).num_milliseconds().max(0) as u64;
     millis.div_ceil(1000).max(1)
+}
+
+/// Serialises the password checks of one account within this process, so that parallel
+/// guesses cannot all pass [`check`] before any of them is counted: each waits for the
+/// previous one to be recorded. (Across replicas the bound is `max_failures` per replica
+/// for guesses that arrive at the same instant; the counters themselves are shared.)
+#[derive(Default)]
+pub struct AccountGate {
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for AccountGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountGate").finish_non_exhaustive()
+    }
+}
+
+impl AccountGate {
+    /// Waits for the account's turn; the turn lasts as long as the returned pass.
+    pub async fn enter(&self, email: &str) -> AccountPass<'_> {
+        let key = account_key(email);
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let guard = lock.clone().lock_owned().await;
+        AccountPass {
+            gate: self,
+            key,
+            lock,
+            guard: Some(guard),
+        }
+    }
+}
+
+/// One account's turn at the password check.
+pub struct AccountPass<'a> {
+    gate: &'a AccountGate,
+    key: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for AccountPass<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut locks = self.gate.locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the map and this pass still hold the lock: nobody is waiting, forget it.
+        if Arc::strong_count(&self.lock) == 2 {
+            locks.remove(&self.key);
+        }
+    }
 }
 
 /// Refuses the attempt with 429 while the account is locked or the address has spent its
@@ -229,6 +284,16 @@ mod tests {
             2
         );
         assert_eq!(retry_after(now, now), 1);
+    }
+
+    #[tokio::test]
+    async fn the_gate_forgets_accounts_nobody_waits_for() {
+        let gate = AccountGate::default();
+        {
+            let _pass = gate.enter("a@example.com").await;
+            assert_eq!(gate.locks.lock().unwrap().len(), 1);
+        }
+        assert!(gate.locks.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{ApiTags, text::Text};
 use crate::{
     domain::{Email, FullName, Password},
     entities::users as user_rows,
-    error::{ApiError, ProblemJson},
+    error::{ApiError, Problem, ProblemJson},
     startup::AppState,
     users::{self, NewUser, SignUpError},
 };
@@ -47,8 +47,8 @@ pub struct SignUpRequest {
     /// 8–128 characters.
     #[oai(validator(min_length = 8, max_length = 128))]
     password: Text,
-    /// 1–200 characters.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// 1–200 characters after trimming surrounding white space.
+    #[oai(validator(min_length = 1))]
     full_name: Text,
 }
 
@@ -96,6 +96,9 @@ pub enum SignUpResponse {
     /// body-limit layer before this endpoint runs; listed so the document says so.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(ProblemJson),
+    /// The body is not `application/json`.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(ProblemJson),
 }
 
 /// JSON that does not parse at all is 400; JSON of the wrong shape (missing field, wrong
@@ -111,6 +114,12 @@ fn sign_up_bad_request(err: poem::Error) -> SignUpResponse {
         Some(reason) => SignUpResponse::BadRequest(ProblemJson(
             ApiError::BadRequest(format!("malformed JSON: {reason}")).problem(),
         )),
+        None if err.is::<poem_openapi::error::ContentTypeError>() => {
+            SignUpResponse::UnsupportedMediaType(ProblemJson(Problem::new(
+                poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be application/json".to_owned(),
+            )))
+        }
         None => {
             SignUpResponse::BadRequest(ProblemJson(ApiError::BadRequest(err.to_string()).problem()))
         }

@@ -53,7 +53,9 @@ pub async fn start_family(
     lifetime: Duration,
 ) -> anyhow::Result<(refresh_families::Model, RefreshToken)> {
     let now = Utc::now();
-    let expires_at = now + chrono::Duration::from_std(lifetime)?;
+    let expires_at = now
+        .checked_add_signed(chrono::Duration::from_std(lifetime)?)
+        .ok_or_else(|| anyhow::anyhow!("refresh-token lifetime out of range"))?;
     let family = refresh_families::ActiveModel {
         id: Set(Uuid::new_v4().to_string()),
         user_id: Set(user_id.to_owned()),

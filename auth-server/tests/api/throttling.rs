@@ -116,3 +116,36 @@ async fn a_nul_in_the_username_or_client_id_is_an_ordinary_refusal() {
         .await;
     assert_oauth_error(client, StatusCode::UNAUTHORIZED, "invalid_client").await;
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_lock() {
+    let app = spawn_app().await;
+    app.signed_up_user("target@example.com").await;
+
+    let guesses = (0..30).map(|i| {
+        let password = format!("guess {i}");
+        let app = &app;
+        async move { app.login("target@example.com", &password).await.status() }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    assert_eq!(checked, 5, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::BAD_REQUEST || *s == StatusCode::TOO_MANY_REQUESTS)
+    );
+}
+
+#[tokio::test]
+async fn empty_credentials_are_missing_credentials() {
+    let app = spawn_app().await;
+
+    let resp = app.login("", "").await;
+
+    assert_oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+}

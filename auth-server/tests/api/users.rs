@@ -93,8 +93,19 @@ async fn malformed_json_and_wrong_content_type_are_4xx_problems() {
         .send()
         .await
         .unwrap();
-    assert!(form.status().is_client_error());
-    assert_eq!(form.headers()["content-type"], "application/problem+json");
+    assert_problem(form, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+}
+
+#[tokio::test]
+async fn the_name_limit_applies_after_trimming() {
+    let app = spawn_app().await;
+    let name = format!("  {}  ", "n".repeat(200));
+
+    let resp = app
+        .post_users(&json!({"email": "t@example.com", "password": PASSWORD, "full_name": name}))
+        .await;
+
+    assert_eq!(resp.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]

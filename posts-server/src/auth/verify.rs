@@ -214,9 +214,15 @@ impl TokenVerifier {
             KeyLookup::UnknownKid => return Err(Rejection::UnknownKid(kid).into()),
             KeyLookup::NoKeySet => return Err(VerifyError::KeysUnavailable),
         };
-        jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|error| VerifyError::Rejected(rejection_for(error.kind())))
+            .map_err(|error| VerifyError::Rejected(rejection_for(error.kind())))?;
+        // The subject becomes a post's author id: it must be something `?author=` can
+        // name and the database can store (PostgreSQL refuses NUL).
+        if !is_usable_subject(&claims.sub) {
+            return Err(Rejection::Claims("unusable sub".to_owned()).into());
+        }
+        Ok(claims)
     }
 }
 
@@ -265,9 +271,27 @@ fn rejection_for(kind: &ErrorKind) -> Rejection {
     }
 }
 
+/// The longest subject: the limit of the `author` filter.
+pub const MAX_SUBJECT_CHARS: usize = 255;
+
+/// A subject of 1–255 characters, none of them control characters.
+fn is_usable_subject(sub: &str) -> bool {
+    !sub.is_empty()
+        && sub.chars().count() <= MAX_SUBJECT_CHARS
+        && !sub.chars().any(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_subjects_an_author_filter_can_name_are_usable() {
+        assert!(is_usable_subject("0b9a0d5e-5c1e-4c43-9d1f-3f1d7e2a9b10"));
+        assert!(!is_usable_subject(""));
+        assert!(!is_usable_subject("a\0b"));
+        assert!(!is_usable_subject(&"x".repeat(256)));
+    }
 
     fn header_of(json: &str) -> String {
         format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(json))

@@ -58,11 +58,20 @@ impl Cursor {
         let text = String::from_utf8(bytes).map_err(|_| CursorError)?;
         let (micros, id) = text.split_once(':').ok_or(CursorError)?;
         let micros: i64 = micros.parse().map_err(|_| CursorError)?;
+        // Only times a post can have: both databases store and order them alike, and
+        // PostgreSQL refuses timestamps before 4713 BC (a forged cursor was a 500).
+        if !(0..=MAX_CURSOR_MICROS).contains(&micros) {
+            return Err(CursorError);
+        }
         let created_at = DateTime::from_timestamp_micros(micros).ok_or(CursorError)?;
         let id = PostId::parse(id).ok_or(CursorError)?;
         Ok(Self { created_at, id })
     }
 }
+
+/// 9999-12-31T23:59:59Z in microseconds: the last time SQLite's text order and
+/// PostgreSQL agree on.
+const MAX_CURSOR_MICROS: i64 = 253_402_300_799_000_000;
 
 /// How many posts one page holds: 1 to 100, 20 when not given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +106,18 @@ impl PageLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_outside_the_years_a_post_can_have_are_refused() {
+        use base64::Engine as _;
+        let id = "0195c5f0-7b1e-7c43-9d1f-3f1d7e2a9b10";
+        let valid = URL_SAFE_NO_PAD.encode(format!("1700000000000000:{id}"));
+        assert!(Cursor::parse(&valid).is_ok());
+        for micros in ["-220000000000000000", "253402300800000000"] {
+            let raw = URL_SAFE_NO_PAD.encode(format!("{micros}:{id}"));
+            assert!(Cursor::parse(&raw).is_err(), "{micros}");
+        }
+    }
 
     fn sample() -> Cursor {
         let created_at = DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap();

@@ -190,3 +190,45 @@ async fn an_author_filter_with_a_nul_matches_nothing() {
     let page: serde_json::Value = response.json().await.unwrap();
     assert_eq!(page["items"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_forged_cursor_outside_any_posts_time_is_400() {
+    // PostgreSQL refused the timestamp (500); SQLite answered a different page.
+    use base64::Engine as _;
+    let app = spawn_app().await;
+    let token = app.token_for("alice");
+    let id = "0195c5f0-7b1e-7c43-9d1f-3f1d7e2a9b10";
+
+    for micros in ["-220000000000000000", "253402300800000000"] {
+        let cursor =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{micros}:{id}"));
+        let response = app
+            .request(
+                reqwest::Method::GET,
+                &format!("/posts?cursor={cursor}"),
+                Some(&token),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, StatusCode::BAD_REQUEST).await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_whose_subject_cannot_be_an_author_is_invalid() {
+    let app = spawn_app().await;
+
+    for sub in [String::new(), "a\u{0}b".to_owned(), "x".repeat(256)] {
+        let token = app.mint_token(serde_json::json!({ "sub": sub }));
+        let response = app
+            .post_posts(&token, &json!({ "title": "t", "body": "b" }))
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{sub:?}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+    }
+}

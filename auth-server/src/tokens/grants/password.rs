@@ -20,13 +20,18 @@ pub async fn grant(
     scope: Option<&str>,
     client_ip: Option<std::net::IpAddr>,
 ) -> Result<TokenBody, OAuthError> {
-    let (Some(username), Some(password)) = (username, password) else {
+    // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+    let (Some(username), Some(password)) = (
+        username.filter(|u| !u.is_empty()),
+        password.filter(|p| !p.is_empty()),
+    ) else {
         return Err(OAuthError::InvalidRequest(
             "username and password are required".into(),
         ));
     };
     let scope = negotiate_scope(scope, &client.scopes)?;
     let policy = state.settings.throttle.policy();
+    let _turn = state.login_gate.enter(username).await;
     throttle::check(&state.db, &policy, username, client_ip).await?;
     let Some(user) =
         users::authenticate(&state.db, &state.hasher, username, password.to_owned()).await?
