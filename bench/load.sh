@@ -4,6 +4,7 @@
 #   bench/load.sh                  # 10 s per scenario, 8 connections, 1 wrk thread
 #   DURATION=20 CONNECTIONS=16 bench/load.sh
 #   KEEP_WORK=1 bench/load.sh      # keep the temporary directory (databases, server logs)
+#   ONLY="client_credentials refresh" bench/load.sh   # some scenarios only (while profiling)
 #
 # Builds the release binaries, starts auth-server and posts-server on SQLite in a fresh
 # temporary directory (new keys), seeds a user, a confidential client and 10 posts, then
@@ -97,15 +98,19 @@ POSTS_IDLE_RSS=$(rss_mb "$POSTS_PID")
 log "   auth-server ready in ${AUTH_READY_MS} ms (first start, generating the key: ${first_start_ms} ms); posts-server in ${POSTS_READY_MS} ms"
 
 log "== seeding"
-EMAIL=bench@example.com PASSWORD=bench-password-1234
-curl -fsS -o /dev/null -H 'Content-Type: application/json' \
-  -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\",\"full_name\":\"Bench User\"}" "$AUTH/users"
+PASSWORD=bench-password-1234
+# One account per connection for the password grant (see bench/wrk/password.lua); the
+# first one also owns the posts and the logins of the refresh scenario.
+for i in $(seq 0 $((CONNECTIONS - 1))); do
+  curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"email\":\"bench$i@example.com\",\"password\":\"$PASSWORD\",\"full_name\":\"Bench User $i\"}" "$AUTH/users"
+done
 CLIENT_JSON=$(cd "$WORK" && "$AUTH_BIN" clients create bench --confidential \
   --grants client_credentials,password,refresh_token 2>/dev/null)
 CLIENT_SECRET=$(sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p' <<<"$CLIENT_JSON")
 [ -n "$CLIENT_SECRET" ] || { log "no client secret in: $CLIENT_JSON"; exit 1; }
 BASIC="Basic $(printf 'bench:%s' "$CLIENT_SECRET" | base64 -w0)"
-PASSWORD_FORM="grant_type=password&username=bench%40example.com&password=$PASSWORD"
+PASSWORD_FORM="grant_type=password&username=bench0%40example.com&password=$PASSWORD"
 
 password_grant() {
   curl -fsS -H "Authorization: $BASIC" -d "$PASSWORD_FORM" "$AUTH/oauth/token"
@@ -131,6 +136,7 @@ RESULTS=$WORK/results.txt
 # run NAME PID URL LUA [VAR=VALUE...]: one scenario; appends a line to $RESULTS.
 run() {
   local name=$1 pid=$2 url=$3 script=$4; shift 4
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   local out=$WORK/$name.out cpu0 cpu1 m0 m1 wrk_cpu
   cpu0=$(cpu_ticks "$pid"); m0=$(machine_ticks)
   # `times` after wrk reports the CPU the load tool itself used.
@@ -156,9 +162,8 @@ run posts_create "$POSTS_PID" "$POSTS/posts" fixed.lua BENCH_METHOD=POST \
 run client_credentials "$AUTH_PID" "$AUTH/oauth/token" fixed.lua BENCH_METHOD=POST \
   BENCH_AUTHORIZATION="$BASIC" BENCH_CONTENT_TYPE=application/x-www-form-urlencoded \
   BENCH_BODY=grant_type=client_credentials
-run password "$AUTH_PID" "$AUTH/oauth/token" fixed.lua BENCH_METHOD=POST \
-  BENCH_AUTHORIZATION="$BASIC" BENCH_CONTENT_TYPE=application/x-www-form-urlencoded \
-  BENCH_BODY="$PASSWORD_FORM"
+run password "$AUTH_PID" "$AUTH/oauth/token" password.lua \
+  BENCH_AUTHORIZATION="$BASIC" BENCH_USERS="$CONNECTIONS" BENCH_PASSWORD="$PASSWORD"
 run refresh "$AUTH_PID" "$AUTH/oauth/token" refresh.lua \
   BENCH_AUTHORIZATION="$BASIC" BENCH_TOKENS="$WORK/refresh_tokens.txt"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -166,6 +171,7 @@ sleep 2
 AUTH_AFTER_RSS=$(rss_mb "$AUTH_PID")
 POSTS_AFTER_RSS=$(rss_mb "$POSTS_PID")
 
+if [ -n "${ONLY:-}" ]; then OPENSSL_SIGN=0 RATES=; else
 log "== what the cryptography allows on $CORES cores"
 OPENSSL_SIGN=$(openssl speed -seconds "$DURATION" -multi "$CORES" rsa2048 2>/dev/null |
   awk '/^rsa 2048 bits/ { print $6 }')
@@ -173,6 +179,7 @@ RATES=$(cd "$ROOT" && cargo bench --quiet -p auth-server --bench crypto_rates --
   --threads "$CORES" --seconds "$DURATION" 2>/dev/null)
 ARGON2_VERIFY=$(awk '/^argon2id_verify_per_s/ { print $2 }' <<<"$RATES")
 AWSLC_SIGN=$(awk '/^rs256_sign_per_s/ { print $2 }' <<<"$RATES")
+fi
 
 # ---------------------------------------------------------------------------- report
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -197,6 +204,7 @@ while read -r name requests duration_us non2xx sockerr p50 p99 dcpu wrk_cpu mb0 
     }'
 done <"$RESULTS"
 rate() { awk -v n="$1" '$1 == n { printf "%.1f", $2 / ($3 / 1e6) }' "$RESULTS"; }
+if [ -n "${ONLY:-}" ]; then exit 0; fi
 CC=$(rate client_credentials); PW=$(rate password); RF=$(rate refresh)
 ME=$(rate posts_me); HZ=$(rate healthz_posts)
 echo

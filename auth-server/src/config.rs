@@ -28,6 +28,17 @@ pub struct Settings {
     )]
     pub database_url: String,
 
+    /// Connections for reads. SQLite writes always go through one more connection of
+    /// their own; on PostgreSQL reads and writes share this pool.
+    #[arg(
+        long,
+        env = "AUTH_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u32).range(1..=1000),
+        global = true
+    )]
+    pub database_max_connections: u32,
+
     /// The `iss` of every token and the base of the URLs in the metadata document.
     #[arg(long, env = "AUTH_ISSUER", default_value = "http://127.0.0.1:8000", value_parser = parse_issuer, global = true)]
     pub issuer: Url,

@@ -24,8 +24,10 @@ use crate::{
 /// What every handler can reach, attached with `.data()`.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The database pool.
+    /// Connections for reads.
     pub db: DatabaseConnection,
+    /// The connection for writes and transactions (see [`db::Databases`]).
+    pub writer: DatabaseConnection,
     /// The settings the server started with.
     pub settings: Arc<Settings>,
     /// The signing keys.
@@ -65,8 +67,7 @@ pub struct Application {
 impl Application {
     /// Connects and migrates the database, loads (or generates) the keys and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = db::connect(&settings.database_url).await?;
-        db::migrate(&db).await?;
+        let databases = db::open(&settings.database_url, settings.database_max_connections).await?;
         let keys = Arc::new(
             KeyStore::open(
                 KeyFiles::new(&settings.keys_dir, settings.key_bits),
@@ -91,7 +92,8 @@ impl Application {
             .ok_or_else(|| anyhow::anyhow!("the listener has no TCP address"))?;
         let acceptor = HeaderTimeoutAcceptor::new(acceptor, settings.request_timeout);
         let state = AppState {
-            db,
+            db: databases.reader,
+            writer: databases.writer,
             settings: Arc::new(settings),
             keys,
             hasher,
@@ -133,7 +135,7 @@ impl Application {
             state.settings.key_rotation_days,
         ));
         let purge = tokio::spawn(purge_token_state(
-            state.db.clone(),
+            state.writer.clone(),
             state.settings.throttle.policy(),
         ));
         let app = routes(state);

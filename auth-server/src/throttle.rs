@@ -128,43 +128,50 @@ impl Drop for AccountPass<'_> {
 }
 
 /// Refuses the attempt with 429 while the account is locked or the address has spent its
-/// budget.
+/// budget. Otherwise tells whether the account has failures on record, which a successful
+/// login then clears.
 pub async fn check(
     db: &impl ConnectionTrait,
     policy: &ThrottlePolicy,
     email: &str,
     ip: Option<IpAddr>,
-) -> Result<(), OAuthError> {
+) -> Result<bool, OAuthError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
     let now = Utc::now();
-    if let Some(row) = login_throttle::Entity::find_by_id(account_key(email))
-        .one(db)
-        .await?
-    {
-        let fresh = now - row.last_failure_at
-            < chrono::Duration::from_std(policy.reset_after).unwrap_or(chrono::Duration::MAX);
-        if let Some(lock) = lockout(policy, row.failures.max(0) as u32).filter(|_| fresh) {
-            let until = row.last_failure_at
-                + chrono::Duration::from_std(lock).unwrap_or(chrono::Duration::MAX);
-            if now < until {
-                tracing::info!("password grant throttled: account locked");
-                return Err(OAuthError::TooManyRequests {
-                    retry_after: retry_after(until, now),
-                });
+    let account = account_key(email);
+    let address = ip.map(|ip| ip_key(ip, now, policy.ip_window));
+    // Both counters in one query.
+    let keys = std::iter::once(account.clone()).chain(address.as_ref().map(|(k, _)| k.clone()));
+    let rows = login_throttle::Entity::find()
+        .filter(login_throttle::Column::Key.is_in(keys))
+        .all(db)
+        .await?;
+    let mut account_failures = false;
+    for row in &rows {
+        if row.key == account {
+            account_failures = true;
+            let fresh = now - row.last_failure_at
+                < chrono::Duration::from_std(policy.reset_after).unwrap_or(chrono::Duration::MAX);
+            if let Some(lock) = lockout(policy, row.failures.max(0) as u32).filter(|_| fresh) {
+                let until = row.last_failure_at
+                    + chrono::Duration::from_std(lock).unwrap_or(chrono::Duration::MAX);
+                if now < until {
+                    tracing::info!("password grant throttled: account locked");
+                    return Err(OAuthError::TooManyRequests {
+                        retry_after: retry_after(until, now),
+                    });
+                }
             }
-        }
-    }
-    if let Some(ip) = ip {
-        let (key, window_ends) = ip_key(ip, now, policy.ip_window);
-        if let Some(row) = login_throttle::Entity::find_by_id(key).one(db).await?
+        } else if let Some((_, window_ends)) = address
             && row.failures.max(0) as u32 >= policy.ip_budget
         {
-            tracing::info!(%ip, "password grant throttled: address budget spent");
+            tracing::info!(ip = ?ip, "password grant throttled: address budget spent");
             return Err(OAuthError::TooManyRequests {
                 retry_after: retry_after(window_ends, now),
             });
         }
     }
-    Ok(())
+    Ok(account_failures)
 }
 
 /// Counts a failed login against the account and the address, atomically, so concurrent

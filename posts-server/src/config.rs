@@ -106,7 +106,8 @@ pub struct DatabaseSettings {
         global = true
     )]
     pub url: DatabaseUrl,
-    /// Size of the connection pool.
+    /// Connections for reads. SQLite writes always go through one more connection of
+    /// their own; on PostgreSQL reads and writes share this pool.
     #[arg(
         long = "database-max-connections",
         env = "POSTS_DATABASE_MAX_CONNECTIONS",

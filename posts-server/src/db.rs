@@ -11,40 +11,87 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::config::DatabaseSettings;
 
-/// Opens the pool. For SQLite the file's directory is created first and every connection
-/// gets WAL, a busy timeout and foreign keys.
+/// The server's database handles.
+///
+/// SQLite lets one connection write at a time. Writes go through `writer`, a pool of one
+/// connection, so concurrent writers queue in the pool, first come first served, instead
+/// of in SQLite's busy handler, which sleeps 1–100 ms between retries. Reads run in
+/// parallel on `reader`, whose connections refuse writes (`PRAGMA query_only`): a write
+/// sent there by mistake fails in the tests instead of silently contending. WAL lets those
+/// readers proceed while the writer commits. On PostgreSQL both are the same pool.
+#[derive(Debug, Clone)]
+pub struct Databases {
+    /// For queries that only read.
+    pub reader: DatabaseConnection,
+    /// For every statement that writes.
+    pub writer: DatabaseConnection,
+}
+
+/// Opens the writer (migrating the schema through it) and the readers.
+pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Databases> {
+    let writer = connect(settings).await?;
+    migrate(&writer).await?;
+    if !settings.url.is_sqlite() || settings.url.expose().contains(":memory:") {
+        return Ok(Databases {
+            reader: writer.clone(),
+            writer,
+        });
+    }
+    let reader = Database::connect(options(settings, settings.max_connections, true))
+        .await
+        .with_context(|| format!("cannot connect to the database {}", settings.url))?;
+    Ok(Databases { reader, writer })
+}
+
+/// Opens the pool: on SQLite one connection (the writer, or the CLI's), on PostgreSQL
+/// `max_connections`. For SQLite the file's directory is created first.
 #[tracing::instrument(skip_all, fields(url = %settings.url))]
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     let url = settings.url.expose();
-    if settings.url.is_sqlite() {
+    let size = if settings.url.is_sqlite() {
         create_sqlite_parent_dir(url)?;
-    }
-    let mut options = ConnectOptions::new(url.to_owned());
+        1
+    } else {
+        settings.max_connections
+    };
+    Database::connect(options(settings, size, false))
+        .await
+        .with_context(|| format!("cannot connect to the database {}", settings.url))
+}
+
+fn options(settings: &DatabaseSettings, size: u32, query_only: bool) -> ConnectOptions {
+    let mut options = ConnectOptions::new(settings.url.expose().to_owned());
     options
-        .max_connections(settings.max_connections.max(1))
+        .max_connections(size.max(1))
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection on every checkout by default: one more round trip to
+        // the database (for SQLite, to its worker thread) per query. Only a connection
+        // idle long enough to have been dropped by a server or a proxy is checked.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         // sqlx logs every statement at info; request tracing is enough.
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
-            // WAL lets readers proceed while one writer commits; the busy timeout makes a
-            // second writer wait instead of failing with SQLITE_BUSY.
-            //
+        .map_sqlx_sqlite_opts(move |opts| {
             // "Acknowledged means stored": a 201 is sent only after the INSERT committed.
             // With WAL, synchronous=NORMAL would already survive a crash of this process
             // (SIGKILL: the committed WAL frames sit in the OS page cache), but could lose
             // the last commits on a power cut or kernel crash. FULL fsyncs the WAL on every
             // commit, so an acknowledged post survives those too; the price, one fsync per
             // write, is small next to a request. The SIGKILL test in
-            // tests/api/crash_safety.rs holds us to it.
-            opts.journal_mode(SqliteJournalMode::Wal)
+            // tests/api/crash_safety.rs holds us to it. The busy timeout makes another
+            // process's writer wait instead of failing with SQLITE_BUSY.
+            let opts = opts
+                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
+                .foreign_keys(true);
+            if query_only {
+                opts.pragma("query_only", "ON")
+            } else {
+                opts
+            }
         });
-    Database::connect(options)
-        .await
-        .with_context(|| format!("cannot connect to the database {}", settings.url))
+    options
 }
 
 /// Applies every pending migration.
@@ -73,4 +120,37 @@ fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create the directory {}", parent.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    use super::open;
+    use crate::config::DatabaseSettings;
+
+    #[tokio::test]
+    async fn sqlite_readers_refuse_writes_and_see_the_writers_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DatabaseSettings {
+            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+                .parse()
+                .unwrap(),
+            max_connections: 2,
+        };
+        let dbs = open(&settings).await.unwrap();
+        let insert = "INSERT INTO posts (id, author_id, title, body, created_at, updated_at) \
+                      VALUES ('p', 'a', 't', 'b', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')";
+        assert!(dbs.reader.execute_unprepared(insert).await.is_err());
+        dbs.writer.execute_unprepared(insert).await.unwrap();
+        let rows = dbs
+            .reader
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT id FROM posts",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+    }
 }

@@ -38,8 +38,7 @@ impl Application {
     /// while the auth server is down), and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::new());
-        let db = db::connect(&settings.database).await?;
-        db::migrate(&db).await?;
+        let databases = db::open(&settings.database).await?;
 
         let source = settings.key_source().context("the JWKS URL")?;
         tracing::info!(source = %source, "verification keys");
@@ -55,7 +54,8 @@ impl Application {
         };
         let verifier = TokenVerifier::new(keys.clone(), &settings.token, &metrics);
         let state = AppState {
-            db,
+            db: databases.reader,
+            writer: databases.writer,
             keys,
             verifier,
             metrics,
@@ -126,8 +126,11 @@ impl Application {
             .run_with_graceful_shutdown(self.routes, signal, Some(self.shutdown_grace))
             .await;
         self.refresher.abort();
-        if let Err(error) = self.state.db.close().await {
-            tracing::warn!(%error, "closing the database pool failed");
+        let AppState { db, writer, .. } = self.state;
+        for pool in [db, writer] {
+            if let Err(error) = pool.close().await {
+                tracing::warn!(%error, "closing the database pool failed");
+            }
         }
         tracing::info!("posts-server stopped");
         served.context("the HTTP server failed")

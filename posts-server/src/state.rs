@@ -10,8 +10,10 @@ use crate::metrics::Metrics;
 /// Database, keys and metrics; cheap to clone (everything inside is shared).
 #[derive(Clone)]
 pub struct AppState {
-    /// The posts database.
+    /// The posts database, for reads.
     pub db: DatabaseConnection,
+    /// The posts database, for writes (see [`crate::db::Databases`]).
+    pub writer: DatabaseConnection,
     /// The cached key set.
     pub keys: JwksCache,
     /// Checks access tokens against `keys`.

@@ -165,7 +165,7 @@ impl UsersApi {
             Err(m) => return unprocessable(m),
         };
         match users::sign_up(
-            &state.db,
+            &state.writer,
             &state.hasher,
             NewUser {
                 email,

@@ -17,8 +17,22 @@ pub struct Model {
     pub used_at: Option<DateTimeUtc>,
 }
 
-/// No relations are navigated.
+/// A token belongs to one login.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The login (family) the token belongs to.
+    #[sea_orm(
+        belongs_to = "super::refresh_families::Entity",
+        from = "Column::FamilyId",
+        to = "super::refresh_families::Column::Id"
+    )]
+    Family,
+}
+
+impl Related<super::refresh_families::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Family.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

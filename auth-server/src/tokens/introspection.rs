@@ -140,7 +140,7 @@ async fn revoke_access(
         return Ok(false);
     };
     if claims.client_id == client.client_id {
-        refresh::revoke_access_token(&state.db, &claims.jti, claims.exp).await?;
+        refresh::revoke_access_token(&state.writer, &claims.jti, claims.exp).await?;
         tracing::info!(jti = %claims.jti, "access token revoked");
     }
     Ok(true)
@@ -164,7 +164,7 @@ async fn revoke_refresh(
     if let Some(family) = family.filter(|f| f.client_id == client.client_id) {
         // RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens
         // of the same grant.
-        refresh::revoke_family(&state.db, &family.id).await?;
+        refresh::revoke_family(&state.writer, &family.id).await?;
         tracing::info!(family_id = %family.id, "login revoked");
     }
     Ok(true)

@@ -6,9 +6,7 @@ use std::{fmt, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 use uuid::Uuid;
 
 use super::IssuedAccessToken;
@@ -56,17 +54,19 @@ pub async fn start_family(
     let expires_at = now
         .checked_add_signed(chrono::Duration::from_std(lifetime)?)
         .ok_or_else(|| anyhow::anyhow!("refresh-token lifetime out of range"))?;
-    let family = refresh_families::ActiveModel {
-        id: Set(Uuid::new_v4().to_string()),
-        user_id: Set(user_id.to_owned()),
-        client_id: Set(client_id.to_owned()),
-        scope: Set(scope.to_owned()),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-        revoked_at: Set(None),
-    }
-    .insert(db)
-    .await?;
+    let family = refresh_families::Model {
+        id: Uuid::new_v4().to_string(),
+        user_id: user_id.to_owned(),
+        client_id: client_id.to_owned(),
+        scope: scope.to_owned(),
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+    };
+    // Without RETURNING: on SQLite, `insert` would read the row back in a second query.
+    refresh_families::Entity::insert(refresh_families::ActiveModel::from(family.clone()))
+        .exec_without_returning(db)
+        .await?;
     let token = add_token(db, &family.id, now).await?;
     Ok((family, token))
 }
@@ -77,13 +77,13 @@ async fn add_token(
     now: DateTime<Utc>,
 ) -> anyhow::Result<RefreshToken> {
     let token = RefreshToken::generate()?;
-    refresh_tokens::ActiveModel {
+    refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
         token_hash: Set(hash_token(&token.0)),
         family_id: Set(family_id.to_owned()),
         created_at: Set(now),
         used_at: Set(None),
-    }
-    .insert(db)
+    })
+    .exec_without_returning(db)
     .await?;
     Ok(token)
 }
@@ -95,12 +95,12 @@ pub async fn record_access_token(
     family_id: &str,
     access: &IssuedAccessToken,
 ) -> anyhow::Result<()> {
-    family_access_tokens::ActiveModel {
+    family_access_tokens::Entity::insert(family_access_tokens::ActiveModel {
         jti: Set(access.claims.jti.clone()),
         family_id: Set(family_id.to_owned()),
         expires_at: Set(timestamp(access.claims.exp)),
-    }
-    .insert(db)
+    })
+    .exec_without_returning(db)
     .await?;
     Ok(())
 }
@@ -119,21 +119,18 @@ pub struct LiveRefresh {
 /// rotated is reuse: the whole login is revoked.
 pub async fn find_live(
     db: &impl ConnectionTrait,
+    writer: &impl ConnectionTrait,
     presented: &str,
     client_id: &str,
 ) -> Result<LiveRefresh, OAuthError> {
     let token_hash = hash_token(presented);
-    let Some(row) = refresh_tokens::Entity::find_by_id(token_hash.clone())
+    // The token and its login in one query.
+    let Some((row, Some(family))) = refresh_tokens::Entity::find_by_id(token_hash.clone())
+        .find_also_related(refresh_families::Entity)
         .one(db)
         .await?
     else {
         tracing::debug!("refresh refused: unknown token");
-        return Err(OAuthError::InvalidGrant);
-    };
-    let Some(family) = refresh_families::Entity::find_by_id(row.family_id.clone())
-        .one(db)
-        .await?
-    else {
         return Err(OAuthError::InvalidGrant);
     };
     // RFC 6749 §6: the token must have been issued to the authenticated client.
@@ -146,7 +143,7 @@ pub async fn find_live(
         return Err(OAuthError::InvalidGrant);
     }
     if row.used_at.is_some() {
-        revoke_family(db, &family.id).await?;
+        revoke_family(writer, &family.id).await?;
         tracing::warn!(family_id = %family.id, "refresh token reuse detected; login revoked");
         return Err(OAuthError::InvalidGrant);
     }

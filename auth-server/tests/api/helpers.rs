@@ -63,6 +63,7 @@ pub fn test_settings(dir: &Path, database_url: String) -> Settings {
     Settings {
         bind: "127.0.0.1:0".into(),
         database_url,
+        database_max_connections: 4,
         issuer: "http://127.0.0.1:8000".parse().unwrap(),
         audience: "posts-api".into(),
         keys_dir: dir.join("keys"),

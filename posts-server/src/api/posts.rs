@@ -116,7 +116,7 @@ impl PostsApi {
             title: PostTitle::parse(title.0).map_err(|e| ApiError::unprocessable(e.to_string()))?,
             body: PostBody::parse(body.0).map_err(|e| ApiError::unprocessable(e.to_string()))?,
         };
-        let post = posts::create(&state.db, caller.subject(), new).await?;
+        let post = posts::create(&state.writer, caller.subject(), new).await?;
         let location = format!("/posts/{}", post.id);
         Ok(CreatedPost::Created(Json(post.into()), location))
     }
@@ -199,7 +199,7 @@ impl PostsApi {
             .map_err(|e| ApiError::unprocessable(e.to_string()))?;
         let changes =
             PostChanges::new(title, body).map_err(|e| ApiError::unprocessable(e.to_string()))?;
-        let post = posts::update(&state.db, id, caller.subject(), changes).await?;
+        let post = posts::update(&state.writer, id, caller.subject(), changes).await?;
         Ok(Json(post.into()))
     }
 
@@ -215,7 +215,7 @@ impl PostsApi {
         id: Path<String>,
     ) -> Result<DeletedPost, ApiError> {
         let id = PostId::parse(&id.0).ok_or_else(ApiError::post_not_found)?;
-        posts::delete(&state.db, id, caller.subject()).await?;
+        posts::delete(&state.writer, id, caller.subject()).await?;
         Ok(DeletedPost::Deleted)
     }
 }

@@ -31,23 +31,29 @@ pub async fn grant(
     };
     let scope = negotiate_scope(scope, &client.scopes)?;
     let policy = state.settings.throttle.policy();
-    let _turn = state.login_gate.enter(username).await;
-    throttle::check(&state.db, &policy, username, client_ip).await?;
+    // One check at a time per account, from the throttle check to the recorded outcome,
+    // so that parallel guesses cannot all pass the check before the first failure is
+    // counted. Issuing the tokens happens after the turn ends.
+    let turn = state.login_gate.enter(username).await;
+    let had_failures = throttle::check(&state.db, &policy, username, client_ip).await?;
     let Some(user) =
         users::authenticate(&state.db, &state.hasher, username, password.to_owned()).await?
     else {
-        throttle::record_failure(&state.db, &policy, username, client_ip).await?;
+        throttle::record_failure(&state.writer, &policy, username, client_ip).await?;
         state.metrics.failed_login();
         tracing::debug!("password grant refused: bad credentials");
         return Err(OAuthError::InvalidGrant);
     };
-    throttle::record_success(&state.db, username).await?;
+    if had_failures {
+        throttle::record_success(&state.writer, username).await?;
+    }
+    drop(turn);
     let access = state
         .issuer
         .issue(&user.id, &client.client_id, &scope)
         .await?;
     let refresh_token = if client.may_use("refresh_token") {
-        let txn = state.db.begin().await?;
+        let txn = state.writer.begin().await?;
         let (family, token) = refresh::start_family(
             &txn,
             &user.id,

@@ -21,7 +21,7 @@ pub async fn grant(
             "refresh_token is required".into(),
         ));
     };
-    let live = refresh::find_live(&state.db, presented, &client.client_id).await?;
+    let live = refresh::find_live(&state.db, &state.writer, presented, &client.client_id).await?;
     let granted =
         ScopeSet::parse(&live.family.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
     // RFC 6749 §6: the new access token may be narrower, never wider; the login keeps
@@ -47,13 +47,13 @@ pub async fn grant(
         .issuer
         .issue(&live.family.user_id, &client.client_id, &scope)
         .await?;
-    let txn = state.db.begin().await?;
+    let txn = state.writer.begin().await?;
     let next = match refresh::rotate(&txn, &live).await {
         Ok(next) => next,
         Err(e) => {
             txn.rollback().await?;
             // Lost a race with a concurrent use of the same token: that is reuse too.
-            refresh::revoke_family(&state.db, &live.family.id).await?;
+            refresh::revoke_family(&state.writer, &live.family.id).await?;
             tracing::warn!(family_id = %live.family.id, "concurrent refresh token use; login revoked");
             return Err(e);
         }
