@@ -204,7 +204,11 @@ while read -r name requests duration_us non2xx sockerr p50 p99 dcpu wrk_cpu mb0 
     }'
 done <"$RESULTS"
 rate() { awk -v n="$1" '$1 == n { printf "%.1f", $2 / ($3 / 1e6) }' "$RESULTS"; }
-if [ -n "${ONLY:-}" ]; then exit 0; fi
+if [ -n "${ONLY:-}" ]; then
+  echo
+  echo "RSS idle/after the load: auth-server $AUTH_IDLE_RSS/$AUTH_AFTER_RSS MB, posts-server $POSTS_IDLE_RSS/$POSTS_AFTER_RSS MB."
+  exit 0
+fi
 CC=$(rate client_credentials); PW=$(rate password); RF=$(rate refresh)
 ME=$(rate posts_me); HZ=$(rate healthz_posts)
 echo
