@@ -38,6 +38,8 @@ pub struct AppState {
     pub issuer: AccessTokenIssuer,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Commits refresh-token rotations, several per transaction.
+    pub rotator: crate::tokens::rotation::Rotator,
     /// One password check at a time per account.
     pub login_gate: Arc<crate::throttle::AccountGate>,
 }
@@ -93,6 +95,7 @@ impl Application {
         let acceptor = HeaderTimeoutAcceptor::new(acceptor, settings.request_timeout);
         let state = AppState {
             db: databases.reader,
+            rotator: crate::tokens::rotation::Rotator::spawn(databases.writer.clone()),
             writer: databases.writer,
             settings: Arc::new(settings),
             keys,

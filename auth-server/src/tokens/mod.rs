@@ -6,6 +6,7 @@ pub mod claims;
 pub mod grants;
 pub mod introspection;
 pub mod refresh;
+pub mod rotation;
 
 pub use access::{AccessTokenIssuer, IssuedAccessToken, VerifyError};
 pub use claims::AccessClaims;

@@ -16,10 +16,12 @@ use crate::{
 };
 
 /// A refresh token in clear, on its way to the client. Never printed.
+#[derive(Clone)]
 pub struct RefreshToken(String);
 
 impl RefreshToken {
-    fn generate() -> anyhow::Result<Self> {
+    /// 256 random bits, base64url.
+    pub(crate) fn generate() -> anyhow::Result<Self> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
@@ -28,6 +30,11 @@ impl RefreshToken {
     /// The token, for the response body.
     pub fn into_string(self) -> String {
         self.0
+    }
+
+    /// What the database stores.
+    pub fn hash(&self) -> String {
+        hash_token(&self.0)
     }
 }
 
@@ -148,25 +155,6 @@ pub async fn find_live(
         return Err(OAuthError::InvalidGrant);
     }
     Ok(LiveRefresh { token_hash, family })
-}
-
-/// Marks the presented token used and issues its successor, atomically: of two concurrent
-/// uses exactly one updates the row; the other finds it used, which is reuse.
-pub async fn rotate(
-    db: &impl ConnectionTrait,
-    live: &LiveRefresh,
-) -> Result<RefreshToken, OAuthError> {
-    let now = Utc::now();
-    let updated = refresh_tokens::Entity::update_many()
-        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
-        .filter(refresh_tokens::Column::TokenHash.eq(live.token_hash.clone()))
-        .filter(refresh_tokens::Column::UsedAt.is_null())
-        .exec(db)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Err(OAuthError::InvalidGrant);
-    }
-    Ok(add_token(db, &live.family.id, now).await?)
 }
 
 /// Revokes a login: its refresh tokens stop working and its access tokens introspect as

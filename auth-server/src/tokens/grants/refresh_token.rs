@@ -1,11 +1,12 @@
 //! RFC 6749 §6 refresh grant, with rotation and reuse detection.
 
-use sea_orm::TransactionTrait;
-
 use super::TokenBody;
 use crate::{
-    clients::AuthenticatedClient, domain::ScopeSet, error::OAuthError, startup::AppState,
-    tokens::refresh,
+    clients::AuthenticatedClient,
+    domain::ScopeSet,
+    error::OAuthError,
+    startup::AppState,
+    tokens::{refresh, rotation::Rotated},
 };
 
 /// Exchanges a live refresh token for a new access token and its successor.
@@ -39,27 +40,26 @@ pub async fn grant(
             requested
         }
     };
-    // Sign before the transaction opens: on SQLite the pool has one connection, and a
-    // transaction held across the ~1 ms signature would serialise every refresh (and every
-    // other query) behind it, capping the grant at one core's signing rate. If the rotation
-    // below loses a race, this token is simply never handed out.
+    // Sign before rotating: the rotation holds SQLite's only writer connection, and must
+    // not hold it across a signature. If the rotation loses a race, this token is simply
+    // never handed out.
     let access = state
         .issuer
         .issue(&live.family.user_id, &client.client_id, &scope)
         .await?;
-    let txn = state.writer.begin().await?;
-    let next = match refresh::rotate(&txn, &live).await {
-        Ok(next) => next,
-        Err(e) => {
-            txn.rollback().await?;
+    let next = match state
+        .rotator
+        .rotate(&live.token_hash, &live.family.id, &access)
+        .await?
+    {
+        Rotated::Next(next) => next,
+        Rotated::AlreadyUsed => {
             // Lost a race with a concurrent use of the same token: that is reuse too.
             refresh::revoke_family(&state.writer, &live.family.id).await?;
             tracing::warn!(family_id = %live.family.id, "concurrent refresh token use; login revoked");
-            return Err(e);
+            return Err(OAuthError::InvalidGrant);
         }
     };
-    refresh::record_access_token(&txn, &live.family.id, &access).await?;
-    txn.commit().await?;
     tracing::info!(family_id = %live.family.id, jti = %access.claims.jti, "issued tokens (refresh grant)");
     Ok(TokenBody {
         access_token: access.token,

@@ -1,0 +1,337 @@
+//! Refresh-token rotation with group commit.
+//!
+//! A rotation is a small transaction: mark the presented token used (only if it still is
+//! unused: of two concurrent uses exactly one wins), store its successor, and record the
+//! new access token's `jti` under the login so that revoking the login revokes it. Done one
+//! by one, each rotation costs five round trips to the database (BEGIN, three statements,
+//! COMMIT) while holding SQLite's only writer connection, and rotations queue behind each
+//! other.
+//!
+//! Here one task owns the rotations. It takes every rotation that is waiting and commits
+//! them together in one transaction of the same five round trips: one UPDATE … RETURNING
+//! marks all the presented tokens used and says which were still unused, then one
+//! multi-row INSERT stores the successors and one the `jti`s. Nothing is answered before
+//! the COMMIT, so an acknowledged rotation is as durable as before. If the transaction
+//! fails, none of its rotations happened, and each is retried alone, so that one bad
+//! rotation fails only itself.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait,
+    sea_query::{Expr, Query},
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{IssuedAccessToken, refresh::RefreshToken};
+use crate::entities::{family_access_tokens, refresh_tokens};
+
+/// Rotations committed together at most. A batch grows only while rotations wait, so
+/// under light load each rotation commits alone, as soon as it arrives.
+const MAX_BATCH: usize = 128;
+
+/// How a rotation ended.
+#[derive(Debug)]
+pub enum Rotated {
+    /// The presented token was unused; here is its successor.
+    Next(RefreshToken),
+    /// Someone used the presented token first: reuse.
+    AlreadyUsed,
+}
+
+struct Job {
+    presented_hash: String,
+    family_id: String,
+    successor: RefreshToken,
+    successor_hash: String,
+    jti: String,
+    access_expires_at: DateTime<Utc>,
+    reply: oneshot::Sender<anyhow::Result<bool>>,
+}
+
+/// Hands rotations to the task that commits them; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Rotator {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Rotator {
+    /// Starts the committing task on `writer`. It ends when the last `Rotator` is dropped.
+    pub fn spawn(writer: DatabaseConnection) -> Self {
+        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(commit_batches(writer, queue));
+        Self { jobs }
+    }
+
+    /// Rotates the token whose hash is `presented_hash` in login `family_id`, recording
+    /// `access` under the login. Answers after the commit.
+    pub async fn rotate(
+        &self,
+        presented_hash: &str,
+        family_id: &str,
+        access: &IssuedAccessToken,
+    ) -> anyhow::Result<Rotated> {
+        let successor = RefreshToken::generate()?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            presented_hash: presented_hash.to_owned(),
+            family_id: family_id.to_owned(),
+            successor_hash: successor.hash(),
+            successor,
+            jti: access.claims.jti.clone(),
+            access_expires_at: DateTime::from_timestamp(access.claims.exp, 0)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            reply,
+        };
+        let successor = job.successor.clone();
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| anyhow::anyhow!("the rotation task has stopped"))?;
+        let rotated = answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the rotation task dropped a rotation"))??;
+        Ok(if rotated {
+            Rotated::Next(successor)
+        } else {
+            Rotated::AlreadyUsed
+        })
+    }
+}
+
+async fn commit_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match commit(&writer, &batch).await {
+            Ok(outcomes) => {
+                for (job, rotated) in batch.drain(..).zip(outcomes) {
+                    // The requester may have gone away; its rotation stands.
+                    let _ = job.reply.send(Ok(rotated));
+                }
+            }
+            Err(e) => {
+                // One bad rotation must not fail the others: retry each alone.
+                tracing::warn!(error = ?e, rotations = batch.len(), "refresh rotation batch failed");
+                for job in batch.drain(..) {
+                    let outcome = match commit(&writer, std::slice::from_ref(&job)).await {
+                        Ok(outcomes) => Ok(outcomes[0]),
+                        Err(e) => {
+                            tracing::error!(error = ?e, "refresh rotation failed");
+                            Err(anyhow::anyhow!("refresh rotation failed"))
+                        }
+                    };
+                    let _ = job.reply.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole batch; says for each job whether it won its token.
+async fn commit(writer: &DatabaseConnection, batch: &[Job]) -> anyhow::Result<Vec<bool>> {
+    let now = Utc::now();
+    let txn = writer.begin().await?;
+    let presented: HashSet<&str> = batch.iter().map(|j| j.presented_hash.as_str()).collect();
+    let update = Query::update()
+        .table(refresh_tokens::Entity)
+        .value(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .and_where(refresh_tokens::Column::TokenHash.is_in(presented.iter().copied()))
+        .and_where(refresh_tokens::Column::UsedAt.is_null())
+        .returning_col(refresh_tokens::Column::TokenHash)
+        .to_owned();
+    let statement = txn.get_database_backend().build(&update);
+    let mut unused: HashSet<String> = HashSet::with_capacity(batch.len());
+    for row in txn.query_all_raw(statement).await? {
+        unused.insert(row.try_get::<String>("", "token_hash")?);
+    }
+    // The first job presenting a token that was unused wins it; any other job presenting
+    // the same token in this batch, like any later one, finds it used.
+    let outcomes: Vec<bool> = batch
+        .iter()
+        .map(|job| unused.remove(&job.presented_hash))
+        .collect();
+    let winners = || batch.iter().zip(&outcomes).filter(|(_, won)| **won);
+    if winners().next().is_some() {
+        refresh_tokens::Entity::insert_many(winners().map(|(job, _)| {
+            refresh_tokens::ActiveModel {
+                token_hash: Set(job.successor_hash.clone()),
+                family_id: Set(job.family_id.clone()),
+                created_at: Set(now),
+                used_at: Set(None),
+            }
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+        family_access_tokens::Entity::insert_many(winners().map(|(job, _)| {
+            family_access_tokens::ActiveModel {
+                jti: Set(job.jti.clone()),
+                family_id: Set(job.family_id.clone()),
+                expires_at: Set(job.access_expires_at),
+            }
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use super::*;
+    use crate::{
+        domain::ScopeSet,
+        keys::{KeyFiles, KeyStore},
+        tokens::{AccessTokenIssuer, refresh},
+    };
+
+    async fn setup() -> (tempfile::TempDir, DatabaseConnection, AccessTokenIssuer) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::open(&url, 2).await.unwrap().writer;
+        let keys = Arc::new(
+            KeyStore::open(
+                KeyFiles::new(dir.path().join("keys"), 2048),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap(),
+        );
+        let issuer = AccessTokenIssuer::new(
+            "http://issuer".into(),
+            "aud".into(),
+            Duration::from_secs(60),
+            keys,
+        );
+        (dir, db, issuer)
+    }
+
+    #[tokio::test]
+    async fn one_of_many_concurrent_uses_of_a_token_wins_and_each_winner_gets_a_successor() {
+        let (_dir, db, issuer) = setup().await;
+        let scope = ScopeSet::parse("posts:read").unwrap();
+        let (family, first) =
+            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
+                .await
+                .unwrap();
+        let (other_family, other) =
+            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
+                .await
+                .unwrap();
+        let rotator = Rotator::spawn(db.clone());
+        let access = issuer.issue("u", "c", &scope).await.unwrap();
+        // Ten uses of `first` and one of `other`, all at once: they share batches.
+        let mut uses = Vec::new();
+        for i in 0..11 {
+            let (hash, family_id) = if i == 5 {
+                (other.hash(), other_family.id.clone())
+            } else {
+                (first.hash(), family.id.clone())
+            };
+            let rotator = rotator.clone();
+            let mut access = access.clone();
+            access.claims.jti = format!("jti-{i}");
+            uses.push(tokio::spawn(async move {
+                rotator.rotate(&hash, &family_id, &access).await.unwrap()
+            }));
+        }
+        let mut winners = Vec::new();
+        for (i, handle) in uses.into_iter().enumerate() {
+            if let Rotated::Next(next) = handle.await.unwrap() {
+                winners.push((i, next));
+            }
+        }
+        assert_eq!(winners.len(), 2, "one winner per token");
+        assert!(winners.iter().any(|(i, _)| *i == 5));
+        // Each successor is stored in its login and is itself unused.
+        for (_, next) in &winners {
+            let row = refresh_tokens::Entity::find_by_id(next.hash())
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(row.used_at.is_none());
+        }
+        let recorded = family_access_tokens::Entity::find().all(&db).await.unwrap();
+        assert_eq!(recorded.len(), 2, "only winners record their access token");
+        // A used token stays used.
+        let again = rotator
+            .rotate(&first.hash(), &family.id, &access)
+            .await
+            .unwrap();
+        assert!(matches!(again, Rotated::AlreadyUsed));
+    }
+
+    #[tokio::test]
+    async fn a_failing_rotation_fails_alone() {
+        let (_dir, db, issuer) = setup().await;
+        let (family, token) =
+            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
+                .await
+                .unwrap();
+        let (_, victim) =
+            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
+                .await
+                .unwrap();
+        let rotator = Rotator::spawn(db.clone());
+        let scope = ScopeSet::parse("posts:read").unwrap();
+        let access = issuer.issue("u", "c", &scope).await.unwrap();
+        let mut other = access.clone();
+        other.claims.jti = "other".into();
+        let (victim_hash, token_hash) = (victim.hash(), token.hash());
+        // A successor in a login that does not exist: its foreign key fails, and with it
+        // the batch it shares.
+        let (bad, good) = tokio::join!(
+            rotator.rotate(&victim_hash, "no-such-login", &access),
+            rotator.rotate(&token_hash, &family.id, &other),
+        );
+        assert!(bad.is_err());
+        assert!(matches!(good, Ok(Rotated::Next(_))));
+        // The failed rotation did not use its token.
+        let row = refresh_tokens::Entity::find_by_id(victim_hash)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.used_at.is_none());
+    }
+
+    #[tokio::test]
+    async fn within_one_batch_the_first_use_of_a_token_wins() {
+        let (_dir, db, _issuer) = setup().await;
+        let (family, token) =
+            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
+                .await
+                .unwrap();
+        let job = |jti: &str| {
+            let successor = RefreshToken::generate().unwrap();
+            Job {
+                presented_hash: token.hash(),
+                family_id: family.id.clone(),
+                successor_hash: successor.hash(),
+                successor,
+                jti: jti.into(),
+                access_expires_at: Utc::now(),
+                reply: oneshot::channel().0,
+            }
+        };
+        let batch = [job("a"), job("b"), job("c")];
+        assert_eq!(commit(&db, &batch).await.unwrap(), [true, false, false]);
+        assert_eq!(commit(&db, &[job("d")]).await.unwrap(), [false]);
+        let successor = refresh_tokens::Entity::find_by_id(batch[0].successor_hash.clone())
+            .one(&db)
+            .await
+            .unwrap();
+        assert!(successor.is_some());
+        for loser in &batch[1..] {
+            let stored = refresh_tokens::Entity::find_by_id(loser.successor_hash.clone())
+                .one(&db)
+                .await
+                .unwrap();
+            assert!(stored.is_none(), "a losing use stores no successor");
+        }
+    }
+}
