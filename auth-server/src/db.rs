@@ -37,8 +37,8 @@ pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Databases> 
     }
     let writer = connect(url).await?;
     migrate(&writer).await?;
-    if sqlite_path(url).is_none() {
-        // An in-memory database exists once per connection.
+    if sqlite_path(url).is_none() || url.contains("mode=memory") {
+        // An in-memory database exists once per connection (or per shared cache).
         return Ok(Databases {
             reader: writer.clone(),
             writer,

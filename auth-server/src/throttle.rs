@@ -146,31 +146,32 @@ pub async fn check(
         .filter(login_throttle::Column::Key.is_in(keys))
         .all(db)
         .await?;
-    let mut account_failures = false;
-    for row in &rows {
-        if row.key == account {
-            account_failures = true;
-            let fresh = now - row.last_failure_at
-                < chrono::Duration::from_std(policy.reset_after).unwrap_or(chrono::Duration::MAX);
-            if let Some(lock) = lockout(policy, row.failures.max(0) as u32).filter(|_| fresh) {
-                let until = row.last_failure_at
-                    + chrono::Duration::from_std(lock).unwrap_or(chrono::Duration::MAX);
-                if now < until {
-                    tracing::info!("password grant throttled: account locked");
-                    return Err(OAuthError::TooManyRequests {
-                        retry_after: retry_after(until, now),
-                    });
-                }
+    // The account's lock first: it is the answer when both apply.
+    let account_row = rows.iter().find(|row| row.key == account);
+    if let Some(row) = account_row {
+        let fresh = now - row.last_failure_at
+            < chrono::Duration::from_std(policy.reset_after).unwrap_or(chrono::Duration::MAX);
+        if let Some(lock) = lockout(policy, row.failures.max(0) as u32).filter(|_| fresh) {
+            let until = row.last_failure_at
+                + chrono::Duration::from_std(lock).unwrap_or(chrono::Duration::MAX);
+            if now < until {
+                tracing::info!("password grant throttled: account locked");
+                return Err(OAuthError::TooManyRequests {
+                    retry_after: retry_after(until, now),
+                });
             }
-        } else if let Some((_, window_ends)) = address
-            && row.failures.max(0) as u32 >= policy.ip_budget
-        {
-            tracing::info!(ip = ?ip, "password grant throttled: address budget spent");
-            return Err(OAuthError::TooManyRequests {
-                retry_after: retry_after(window_ends, now),
-            });
         }
     }
+    if let Some((key, window_ends)) = &address
+        && let Some(row) = rows.iter().find(|row| &row.key == key)
+        && row.failures.max(0) as u32 >= policy.ip_budget
+    {
+        tracing::info!(ip = ?ip, "password grant throttled: address budget spent");
+        return Err(OAuthError::TooManyRequests {
+            retry_after: retry_after(*window_ends, now),
+        });
+    }
+    let account_failures = account_row.is_some();
     Ok(account_failures)
 }
 

@@ -31,7 +31,9 @@ pub struct Databases {
 pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Databases> {
     let writer = connect(settings).await?;
     migrate(&writer).await?;
-    if !settings.url.is_sqlite() || settings.url.expose().contains(":memory:") {
+    let url = settings.url.expose();
+    // An in-memory database exists once per connection (or per shared cache).
+    if !settings.url.is_sqlite() || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(Databases {
             reader: writer.clone(),
             writer,

@@ -11,9 +11,10 @@
 //! them together in one transaction of the same five round trips: one UPDATE … RETURNING
 //! marks all the presented tokens used and says which were still unused, then one
 //! multi-row INSERT stores the successors and one the `jti`s. Nothing is answered before
-//! the COMMIT, so an acknowledged rotation is as durable as before. If the transaction
-//! fails, none of its rotations happened, and each is retried alone, so that one bad
-//! rotation fails only itself.
+//! the COMMIT, so an acknowledged rotation is as durable as before. If one rotation breaks
+//! a constraint, the batch is retried rotation by rotation so that it fails alone; any
+//! other failure fails the whole batch (500), since after a failed COMMIT nobody knows
+//! whether the batch was stored.
 
 use std::collections::HashSet;
 
@@ -103,15 +104,35 @@ impl Rotator {
 async fn commit_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // A request that went away while waiting (the client gave up) must not use its
+        // token: it would never see the successor, and its retry would look like reuse.
+        batch.retain(|job| !job.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         match commit(&writer, &batch).await {
             Ok(outcomes) => {
                 for (job, rotated) in batch.drain(..).zip(outcomes) {
-                    // The requester may have gone away; its rotation stands.
+                    // Gone since the commit: its rotation stands, as it would have for a
+                    // lost response.
                     let _ = job.reply.send(Ok(rotated));
                 }
             }
+            Err(e) if !e.is::<Conflict>() || batch.len() == 1 => {
+                // A failure of the database, not of one rotation; possibly of the COMMIT
+                // itself, after which nobody can tell whether the batch was stored, so
+                // retrying could answer "already used" (reuse!) for tokens this very batch
+                // used. Every rotation fails (500) and its client may try again.
+                tracing::error!(error = ?e, rotations = batch.len(), "refresh rotation failed");
+                for job in batch.drain(..) {
+                    let _ = job
+                        .reply
+                        .send(Err(anyhow::anyhow!("refresh rotation failed")));
+                }
+            }
             Err(e) => {
-                // One bad rotation must not fail the others: retry each alone.
+                // One rotation broke a constraint before the COMMIT, so nothing was stored:
+                // retry each alone, so that it fails alone.
                 tracing::warn!(error = ?e, rotations = batch.len(), "refresh rotation batch failed");
                 for job in batch.drain(..) {
                     let outcome = match commit(&writer, std::slice::from_ref(&job)).await {
@@ -125,6 +146,22 @@ async fn commit_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Jo
                 }
             }
         }
+    }
+}
+
+/// A statement of the batch broke a constraint (say, the login was purged meanwhile):
+/// one rotation is at fault, not the database.
+#[derive(Debug, thiserror::Error)]
+#[error("a rotation broke a constraint: {0}")]
+struct Conflict(sea_orm::DbErr);
+
+fn conflict(e: sea_orm::DbErr) -> anyhow::Error {
+    use sea_orm::SqlErr;
+    match e.sql_err() {
+        Some(SqlErr::ForeignKeyConstraintViolation(_) | SqlErr::UniqueConstraintViolation(_)) => {
+            Conflict(e).into()
+        }
+        _ => e.into(),
     }
 }
 
@@ -162,7 +199,8 @@ async fn commit(writer: &DatabaseConnection, batch: &[Job]) -> anyhow::Result<Ve
             }
         }))
         .exec_without_returning(&txn)
-        .await?;
+        .await
+        .map_err(conflict)?;
         family_access_tokens::Entity::insert_many(winners().map(|(job, _)| {
             family_access_tokens::ActiveModel {
                 jti: Set(job.jti.clone()),
@@ -171,7 +209,8 @@ async fn commit(writer: &DatabaseConnection, batch: &[Job]) -> anyhow::Result<Ve
             }
         }))
         .exec_without_returning(&txn)
-        .await?;
+        .await
+        .map_err(conflict)?;
     }
     txn.commit().await?;
     Ok(outcomes)
@@ -292,6 +331,38 @@ mod tests {
         assert!(matches!(good, Ok(Rotated::Next(_))));
         // The failed rotation did not use its token.
         let row = refresh_tokens::Entity::find_by_id(victim_hash)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.used_at.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_rotation_whose_requester_left_does_not_use_its_token() {
+        let (_dir, db, _issuer) = setup().await;
+        let (family, token) =
+            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
+                .await
+                .unwrap();
+        let successor = RefreshToken::generate().unwrap();
+        let (reply, answer) = oneshot::channel();
+        drop(answer);
+        let (jobs, queue) = mpsc::channel(4);
+        jobs.send(Job {
+            presented_hash: token.hash(),
+            family_id: family.id.clone(),
+            successor_hash: successor.hash(),
+            successor,
+            jti: "gone".into(),
+            access_expires_at: Utc::now(),
+            reply,
+        })
+        .await
+        .unwrap();
+        drop(jobs);
+        commit_batches(db.clone(), queue).await;
+        let row = refresh_tokens::Entity::find_by_id(token.hash())
             .one(&db)
             .await
             .unwrap()
