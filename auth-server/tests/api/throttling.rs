@@ -149,3 +149,24 @@ async fn empty_credentials_are_missing_credentials() {
 
     assert_oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
+
+#[tokio::test]
+async fn a_locked_account_is_answered_before_a_spent_address_budget() {
+    // Five failures both lock the account (for 2 s) and spend the address's budget (for
+    // the rest of its 300 s window): the answer is the account's lock.
+    let app = spawn_app_with(|s| s.throttle.ip_budget = 5).await;
+    app.signed_up_user("victim@example.com").await;
+    for _ in 0..5 {
+        app.login("victim@example.com", "wrong password").await;
+    }
+
+    let resp = app.login("victim@example.com", PASSWORD).await;
+
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+}
