@@ -248,27 +248,58 @@ mod tests {
         (dir, db, issuer)
     }
 
+    /// A new login and its first refresh token.
+    async fn login(db: &DatabaseConnection) -> (String, RefreshToken) {
+        let (family, token) =
+            refresh::start_family(db, "u", "c", "posts:read", Duration::from_secs(600))
+                .await
+                .unwrap();
+        (family.id, token)
+    }
+
+    /// A rotation of `token` in `family_id`, answering on `reply`.
+    fn job(
+        token_hash: String,
+        family_id: &str,
+        jti: &str,
+        reply: oneshot::Sender<anyhow::Result<bool>>,
+    ) -> Job {
+        let successor = RefreshToken::generate().unwrap();
+        Job {
+            presented_hash: token_hash,
+            family_id: family_id.to_owned(),
+            successor_hash: successor.hash(),
+            successor,
+            jti: jti.into(),
+            access_expires_at: Utc::now(),
+            reply,
+        }
+    }
+
+    /// Whether a token with this hash is stored and unused (`None`: not stored).
+    async fn unused(db: &DatabaseConnection, hash: String) -> Option<bool> {
+        refresh_tokens::Entity::find_by_id(hash)
+            .one(db)
+            .await
+            .unwrap()
+            .map(|row| row.used_at.is_none())
+    }
+
     #[tokio::test]
     async fn one_of_many_concurrent_uses_of_a_token_wins_and_each_winner_gets_a_successor() {
         let (_dir, db, issuer) = setup().await;
         let scope = ScopeSet::parse("posts:read").unwrap();
-        let (family, first) =
-            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
-                .await
-                .unwrap();
-        let (other_family, other) =
-            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
-                .await
-                .unwrap();
+        let (family, first) = login(&db).await;
+        let (other_family, other) = login(&db).await;
         let rotator = Rotator::spawn(db.clone());
         let access = issuer.issue("u", "c", &scope).await.unwrap();
         // Ten uses of `first` and one of `other`, all at once: they share batches.
         let mut uses = Vec::new();
         for i in 0..11 {
             let (hash, family_id) = if i == 5 {
-                (other.hash(), other_family.id.clone())
+                (other.hash(), other_family.clone())
             } else {
-                (first.hash(), family.id.clone())
+                (first.hash(), family.clone())
             };
             let rotator = rotator.clone();
             let mut access = access.clone();
@@ -285,36 +316,21 @@ mod tests {
         }
         assert_eq!(winners.len(), 2, "one winner per token");
         assert!(winners.iter().any(|(i, _)| *i == 5));
-        // Each successor is stored in its login and is itself unused.
         for (_, next) in &winners {
-            let row = refresh_tokens::Entity::find_by_id(next.hash())
-                .one(&db)
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(row.used_at.is_none());
+            assert_eq!(unused(&db, next.hash()).await, Some(true));
         }
         let recorded = family_access_tokens::Entity::find().all(&db).await.unwrap();
         assert_eq!(recorded.len(), 2, "only winners record their access token");
         // A used token stays used.
-        let again = rotator
-            .rotate(&first.hash(), &family.id, &access)
-            .await
-            .unwrap();
-        assert!(matches!(again, Rotated::AlreadyUsed));
+        let again = rotator.rotate(&first.hash(), &family, &access).await;
+        assert!(matches!(again, Ok(Rotated::AlreadyUsed)));
     }
 
     #[tokio::test]
     async fn a_failing_rotation_fails_alone() {
         let (_dir, db, issuer) = setup().await;
-        let (family, token) =
-            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
-                .await
-                .unwrap();
-        let (_, victim) =
-            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
-                .await
-                .unwrap();
+        let (family, token) = login(&db).await;
+        let (_, victim) = login(&db).await;
         let rotator = Rotator::spawn(db.clone());
         let scope = ScopeSet::parse("posts:read").unwrap();
         let access = issuer.issue("u", "c", &scope).await.unwrap();
@@ -325,84 +341,43 @@ mod tests {
         // the batch it shares.
         let (bad, good) = tokio::join!(
             rotator.rotate(&victim_hash, "no-such-login", &access),
-            rotator.rotate(&token_hash, &family.id, &other),
+            rotator.rotate(&token_hash, &family, &other),
         );
         assert!(bad.is_err());
         assert!(matches!(good, Ok(Rotated::Next(_))));
-        // The failed rotation did not use its token.
-        let row = refresh_tokens::Entity::find_by_id(victim_hash)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(row.used_at.is_none());
+        assert_eq!(unused(&db, victim_hash).await, Some(true));
     }
 
     #[tokio::test]
     async fn a_rotation_whose_requester_left_does_not_use_its_token() {
         let (_dir, db, _issuer) = setup().await;
-        let (family, token) =
-            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
-                .await
-                .unwrap();
-        let successor = RefreshToken::generate().unwrap();
+        let (family, token) = login(&db).await;
         let (reply, answer) = oneshot::channel();
         drop(answer);
         let (jobs, queue) = mpsc::channel(4);
-        jobs.send(Job {
-            presented_hash: token.hash(),
-            family_id: family.id.clone(),
-            successor_hash: successor.hash(),
-            successor,
-            jti: "gone".into(),
-            access_expires_at: Utc::now(),
-            reply,
-        })
-        .await
-        .unwrap();
+        jobs.send(job(token.hash(), &family, "gone", reply))
+            .await
+            .unwrap();
         drop(jobs);
         commit_batches(db.clone(), queue).await;
-        let row = refresh_tokens::Entity::find_by_id(token.hash())
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(row.used_at.is_none());
+        assert_eq!(unused(&db, token.hash()).await, Some(true));
     }
 
     #[tokio::test]
     async fn within_one_batch_the_first_use_of_a_token_wins() {
         let (_dir, db, _issuer) = setup().await;
-        let (family, token) =
-            refresh::start_family(&db, "u", "c", "posts:read", Duration::from_secs(600))
-                .await
-                .unwrap();
-        let job = |jti: &str| {
-            let successor = RefreshToken::generate().unwrap();
-            Job {
-                presented_hash: token.hash(),
-                family_id: family.id.clone(),
-                successor_hash: successor.hash(),
-                successor,
-                jti: jti.into(),
-                access_expires_at: Utc::now(),
-                reply: oneshot::channel().0,
-            }
-        };
-        let batch = [job("a"), job("b"), job("c")];
+        let (family, token) = login(&db).await;
+        let use_of = |jti: &str| job(token.hash(), &family, jti, oneshot::channel().0);
+        let batch = [use_of("a"), use_of("b"), use_of("c")];
         assert_eq!(commit(&db, &batch).await.unwrap(), [true, false, false]);
-        assert_eq!(commit(&db, &[job("d")]).await.unwrap(), [false]);
-        let successor = refresh_tokens::Entity::find_by_id(batch[0].successor_hash.clone())
-            .one(&db)
-            .await
-            .unwrap();
-        assert!(successor.is_some());
+        assert_eq!(commit(&db, &[use_of("d")]).await.unwrap(), [false]);
+        assert_eq!(
+            unused(&db, batch[0].successor_hash.clone()).await,
+            Some(true)
+        );
         for loser in &batch[1..] {
-            let stored = refresh_tokens::Entity::find_by_id(loser.successor_hash.clone())
-                .one(&db)
-                .await
-                .unwrap();
-            assert!(stored.is_none(), "a losing use stores no successor");
+            let stored = unused(&db, loser.successor_hash.clone()).await;
+            assert_eq!(stored, None, "a losing use stores no successor");
         }
     }
 }
