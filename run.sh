@@ -20,7 +20,8 @@ stop() {
     fi
     echo "stopped."
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 130' INT TERM
+trap stop EXIT
 
 target/release/auth-server &
 pids+=($!)

@@ -33,11 +33,24 @@ impl<E: Endpoint> Endpoint for ErrorFormatEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Response> {
+        use futures_util::FutureExt;
         let oauth = req.uri().path().starts_with("/oauth/");
-        match self.0.call(req).await {
-            Ok(resp) => Ok(resp.into_response()),
-            Err(err) if err.is_from_response() => Ok(err.into_response()),
-            Err(err) => Ok(render(err, oauth)),
+        // A panic (a bug) answers 500 in the endpoint's error format instead of dropping
+        // the connection.
+        match std::panic::AssertUnwindSafe(self.0.call(req))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(resp)) => Ok(resp.into_response()),
+            Ok(Err(err)) if err.is_from_response() => Ok(err.into_response()),
+            Ok(Err(err)) => Ok(render(err, oauth)),
+            Err(_) => Ok(render(
+                poem::Error::from_string(
+                    "a request handler panicked",
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                ),
+                oauth,
+            )),
         }
     }
 }
@@ -250,4 +263,42 @@ fn request_id(req: &Request) -> String {
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::{Endpoint, EndpointExt, Request, endpoint::make, http::StatusCode};
+
+    use super::ErrorFormat;
+
+    async fn panicking(path: &str) -> (StatusCode, String, serde_json::Value) {
+        let ep = make(|_| async {
+            if true {
+                panic!("a bug");
+            }
+            "unreachable"
+        })
+        .with(ErrorFormat);
+        let resp = ep
+            .call(Request::builder().uri(path.parse().unwrap()).finish())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let content_type = resp.content_type().unwrap_or_default().to_owned();
+        let body = resp.into_body().into_json().await.unwrap();
+        (status, content_type, body)
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_in_the_endpoints_error_format() {
+        let (status, content_type, body) = panicking("/oauth/token").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(content_type, "application/json");
+        assert_eq!(body["error"], "server_error");
+
+        let (status, content_type, body) = panicking("/users/me").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(content_type, "application/problem+json");
+        assert_eq!(body["status"], 500);
+    }
 }

@@ -184,8 +184,6 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
             max_headers: settings.max_header_bytes,
             timeout: settings.request_timeout,
         })
-        // A panic (a bug) answers 500 instead of dropping the connection.
-        .with(poem::middleware::CatchPanic::new())
         .with(Observe(state.metrics.clone()))
         .data(state)
 }

@@ -68,7 +68,12 @@ impl HealthApi {
         let Some(age) = state.keys.age() else {
             return not_ready("No key set loaded yet");
         };
-        match tokio::time::timeout(DB_PING_TIMEOUT, state.db.ping()).await {
+        // Both pools: reads and writes go through different connections on SQLite.
+        let ping = async {
+            state.db.ping().await?;
+            state.writer.ping().await
+        };
+        match tokio::time::timeout(DB_PING_TIMEOUT, ping).await {
             Ok(Ok(())) => ReadyResponse::Ready(Json(Readiness {
                 status: "ready".to_owned(),
                 keys: state.keys.key_count() as u64,
