@@ -15,6 +15,7 @@ pub mod listener;
 pub mod metrics;
 pub mod passwords;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;

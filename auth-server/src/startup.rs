@@ -18,46 +18,9 @@ use crate::{
     listener::HeaderTimeoutAcceptor,
     metrics::Metrics,
     passwords::PasswordHasher,
-    tokens::{AccessClaims, AccessTokenIssuer, VerifyError},
+    state::AppState,
+    tokens::AccessTokenIssuer,
 };
-
-/// What every handler can reach, attached with `.data()`.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// Connections for reads.
-    pub db: DatabaseConnection,
-    /// The connection for writes and transactions (see [`db::Databases`]).
-    pub writer: DatabaseConnection,
-    /// The settings the server started with.
-    pub settings: Arc<Settings>,
-    /// The signing keys.
-    pub keys: Arc<KeyStore>,
-    /// Argon2id hashing.
-    pub hasher: PasswordHasher,
-    /// Signs access tokens.
-    pub issuer: AccessTokenIssuer,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-    /// Commits refresh-token rotations, several per transaction.
-    pub rotator: crate::tokens::rotation::Rotator,
-    /// One password check at a time per account.
-    pub login_gate: Arc<crate::throttle::AccountGate>,
-}
-
-impl AppState {
-    /// Verifies an access token this server issued and checks it was not revoked.
-    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, VerifyError> {
-        let claims = self.issuer.verify(token)?;
-        match crate::tokens::refresh::access_token_revoked(&self.db, &claims.jti).await {
-            Ok(false) => Ok(claims),
-            Ok(true) => Err(VerifyError::Invalid("token revoked".into())),
-            Err(e) => {
-                tracing::error!(error = ?e, "revocation check failed");
-                Err(VerifyError::Invalid("revocation state unavailable".into()))
-            }
-        }
-    }
-}
 
 /// A built server, bound to its port, ready to run.
 pub struct Application {

@@ -7,7 +7,7 @@ use poem_openapi::{
 };
 
 use super::ApiTags;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A status report.
 #[derive(Object)]

@@ -14,7 +14,7 @@ use super::{
 use crate::{
     clients::{self, Credentials},
     error::{BASIC_CHALLENGE, NO_STORE, OAuthError, OAuthErrorBody, ProblemJson},
-    startup::AppState,
+    state::AppState,
     tokens::{
         grants::{self, TokenBody},
         introspection::{self, Introspection},

@@ -12,7 +12,7 @@ use crate::{
     domain::{Email, FullName, Password},
     entities::users as user_rows,
     error::{ApiError, Problem, ProblemJson},
-    startup::AppState,
+    state::AppState,
     users::{self, NewUser, SignUpError},
 };
 

@@ -5,7 +5,7 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::ApiTags;
-use crate::{clients::GRANT_TYPES, domain::scope::KNOWN_SCOPES, keys::JwkSet, startup::AppState};
+use crate::{clients::GRANT_TYPES, domain::scope::KNOWN_SCOPES, keys::JwkSet, state::AppState};
 
 /// The key set, cacheable.
 #[derive(ApiResponse)]

@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 
 use super::refresh;
-use crate::{clients::AuthenticatedClient, entities::refresh_families, startup::AppState};
+use crate::{clients::AuthenticatedClient, entities::refresh_families, state::AppState};
 
 /// RFC 7662 §2.2 introspection response. Inactive tokens get `{"active": false}` only.
 #[derive(Debug, Default, Object)]

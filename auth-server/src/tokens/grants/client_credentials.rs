@@ -1,7 +1,7 @@
 //! RFC 6749 §4.4 client credentials grant: the client acts for itself.
 
 use super::{TokenBody, negotiate_scope};
-use crate::{clients::AuthenticatedClient, error::OAuthError, startup::AppState};
+use crate::{clients::AuthenticatedClient, error::OAuthError, state::AppState};
 
 /// Issues an access token whose `sub` is the client id. No refresh token (RFC 6749
 /// §4.4.3): the client can always authenticate again.

@@ -5,7 +5,7 @@ use sea_orm::TransactionTrait;
 
 use super::{TokenBody, negotiate_scope};
 use crate::{
-    clients::AuthenticatedClient, error::OAuthError, startup::AppState, throttle, tokens::refresh,
+    clients::AuthenticatedClient, error::OAuthError, state::AppState, throttle, tokens::refresh,
     users,
 };
 

@@ -5,7 +5,7 @@ use crate::{
     clients::AuthenticatedClient,
     domain::ScopeSet,
     error::OAuthError,
-    startup::AppState,
+    state::AppState,
     tokens::{refresh, rotation::Rotated},
 };
 
