@@ -63,6 +63,19 @@ pub enum ClientsCommand {
         /// Allowed scopes, space-separated.
         #[arg(long, default_value = "posts:read posts:write")]
         scopes: String,
+        /// A redirect URI for the authorization-code flow (repeatable): absolute, no
+        /// fragment, http only on 127.0.0.1, [::1] or localhost.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where the browser may return after OpenID Connect logout (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Skip the consent page (a first-party client).
+        #[arg(long)]
+        trusted: bool,
+        /// The name shown on the consent page (default: the client id).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// List the registered clients as a JSON array.
     List,
@@ -120,14 +133,27 @@ pub async fn run_admin(
                     confidential,
                     grants,
                     scopes,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    trusted,
+                    name,
                 } => {
-                    let grants: Vec<String> = grants
+                    let grant_types: Vec<String> = grants
                         .into_iter()
                         .map(|g| g.trim().to_owned())
                         .filter(|g| !g.is_empty())
                         .collect();
-                    match clients::register(&conn, &client_id, confidential, &grants, &scopes).await
-                    {
+                    let new = clients::NewClient {
+                        client_id,
+                        confidential,
+                        grant_types,
+                        scopes,
+                        redirect_uris,
+                        post_logout_redirect_uris,
+                        trusted,
+                        name,
+                    };
+                    match clients::register(&conn, new).await {
                         Ok(created) => {
                             Ok(serde_json::to_value(created).map_err(|e| fail(e.into()))?)
                         }
@@ -136,7 +162,9 @@ pub async fn run_admin(
                     }
                 }
                 ClientsCommand::List => {
-                    let list = clients::list(&conn).await.map_err(fail)?;
+                    let list = clients::list(&conn, &settings.posts_web_redirect_uris.0)
+                        .await
+                        .map_err(fail)?;
                     Ok(serde_json::to_value(list).map_err(|e| fail(e.into()))?)
                 }
                 ClientsCommand::Delete { client_id } => {

@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use oxide_auth::primitives::{
     registrar::{
@@ -21,13 +20,111 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use crate::{domain::ScopeSet, entities::clients, error::OAuthError};
+use crate::{
+    domain::{FullName, RedirectUri, ScopeSet},
+    entities::clients,
+    error::OAuthError,
+};
 
 /// The client a password grant without `client_id` is attributed to.
 pub const DEFAULT_PUBLIC_CLIENT: &str = "posts-web";
 
 /// The grant types this server implements.
-pub const GRANT_TYPES: [&str; 3] = ["password", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: [&str; 4] = [
+    "authorization_code",
+    "password",
+    "refresh_token",
+    "client_credentials",
+];
+
+/// A registered client as the authorization and logout endpoints see it (before any
+/// authentication: the browser only names the client).
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The client id.
+    pub client_id: String,
+    /// Shown on the consent page: the registered name, or the client id.
+    pub name: String,
+    /// Whether it has a secret.
+    pub confidential: bool,
+    /// Grant types it may use.
+    pub grant_types: Vec<String>,
+    /// Scopes it may be granted.
+    pub scopes: ScopeSet,
+    /// Where authorization responses may go.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Where the browser may be sent after logout.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Skips the consent page.
+    pub trusted: bool,
+}
+
+impl Client {
+    /// Whether the client may use `grant_type`.
+    pub fn may_use(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    /// The registered redirect URI that `requested` names, if any.
+    pub fn redirect_uri(&self, requested: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|r| r.matches(requested))
+    }
+
+    /// Whether `requested` is one of the registered post-logout redirect URIs (exact).
+    pub fn allows_post_logout_redirect(&self, requested: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|r| r.as_str() == requested)
+    }
+}
+
+/// Looks a client up by id. `posts_web_redirect_uris` replaces the redirect URIs of the
+/// built-in client (`AUTH_POSTS_WEB_REDIRECT_URIS`), which follow posts-server's address.
+pub async fn find(
+    db: &DatabaseConnection,
+    client_id: &str,
+    posts_web_redirect_uris: &[RedirectUri],
+) -> anyhow::Result<Option<Client>> {
+    if client_id.is_empty() || client_id.len() > 128 || client_id.contains('\0') {
+        return Ok(None);
+    }
+    let Some(row) = clients::Entity::find_by_id(client_id.to_owned())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(client_view(row, posts_web_redirect_uris)?))
+}
+
+fn client_view(row: clients::Model, posts_web: &[RedirectUri]) -> anyhow::Result<Client> {
+    let uris = |stored: &str| -> anyhow::Result<Vec<RedirectUri>> {
+        stored
+            .split_whitespace()
+            .map(|u| RedirectUri::parse(u).map_err(|e| anyhow::anyhow!("stored URI: {e}")))
+            .collect()
+    };
+    let redirect_uris = if row.client_id == DEFAULT_PUBLIC_CLIENT {
+        posts_web.to_vec()
+    } else {
+        uris(&row.redirect_uris)?
+    };
+    Ok(Client {
+        name: row.name.clone().unwrap_or_else(|| row.client_id.clone()),
+        confidential: row.secret_hash.is_some(),
+        grant_types: split(&row.grant_types),
+        scopes: ScopeSet::parse(&row.scopes).map_err(|e| anyhow::anyhow!("stored scopes: {e}"))?,
+        redirect_uris,
+        post_logout_redirect_uris: uris(&row.post_logout_redirect_uris)?,
+        // The built-in client is the first party's own documentation.
+        trusted: row.trusted || row.client_id == DEFAULT_PUBLIC_CLIENT,
+        client_id: row.client_id,
+    })
+}
+
+fn split(list: &str) -> Vec<String> {
+    list.split_whitespace().map(str::to_owned).collect()
+}
 
 /// A client that has authenticated (or, if public, identified itself) at the endpoint.
 #[derive(Debug, Clone)]
@@ -143,29 +240,33 @@ pub async fn authenticate(
     Ok(AuthenticatedClient {
         client_id: row.client_id,
         confidential: row.secret_hash.is_some(),
-        grant_types: row
-            .grant_types
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
+        grant_types: split(&row.grant_types),
         scopes: ScopeSet::parse(&row.scopes).map_err(|e| anyhow::anyhow!("stored scopes: {e}"))?,
     })
 }
 
-/// The oxide-auth view of a stored client. These clients have no redirect URI (they use
-/// grants without redirects); the out-of-band URN stands in for one so that an
-/// authorization endpoint built on the same registrar refuses to redirect for them.
+/// The oxide-auth view of a stored client, for client authentication. The redirect URIs
+/// are matched by [`Client::redirect_uri`] (exact strings, as oxide-auth's `ExactUrl`, plus
+/// the loopback rule); a client without any gets the out-of-band URN, which no browser
+/// request can name.
 fn encode(row: &clients::Model) -> EncodedClient {
     let default_scope: Scope = row
         .scopes
         .parse()
         .unwrap_or_else(|_| "".parse().expect("empty scope"));
+    let mut uris = row
+        .redirect_uris
+        .split_whitespace()
+        .filter_map(|u| RedirectUri::parse(u).ok())
+        .map(|u| u.to_registered());
     EncodedClient {
         client_id: row.client_id.clone(),
-        redirect_uri: RegisteredUrl::Exact(
-            ExactUrl::new("urn:ietf:wg:oauth:2.0:oob".into()).expect("a valid URN"),
-        ),
-        additional_redirect_uris: vec![],
+        redirect_uri: uris.next().unwrap_or_else(|| {
+            RegisteredUrl::Exact(
+                ExactUrl::new("urn:ietf:wg:oauth:2.0:oob".into()).expect("a valid URN"),
+            )
+        }),
+        additional_redirect_uris: uris.collect(),
         default_scope,
         encoded_client: match &row.secret_hash {
             Some(hash) => ClientType::Confidential {
@@ -199,14 +300,43 @@ impl fmt::Debug for CreatedClient {
 pub struct ClientInfo {
     /// The client id.
     pub client_id: String,
+    /// Shown on the consent page.
+    pub name: String,
     /// `confidential` or `public`.
     pub client_type: &'static str,
     /// Allowed grant types.
     pub grant_types: Vec<String>,
     /// Allowed scopes, space-separated.
     pub scopes: String,
+    /// Where authorization responses may go.
+    pub redirect_uris: Vec<String>,
+    /// Where the browser may be sent after logout.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Whether the consent page is skipped.
+    pub trusted: bool,
     /// Registration time.
     pub created_at: DateTime<Utc>,
+}
+
+/// What `clients create` registers.
+#[derive(Debug, Default)]
+pub struct NewClient {
+    /// The client id.
+    pub client_id: String,
+    /// Whether it gets a secret.
+    pub confidential: bool,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Allowed scopes, space-separated.
+    pub scopes: String,
+    /// Redirect URIs (required with `authorization_code`).
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Skip the consent page.
+    pub trusted: bool,
+    /// Shown on the consent page.
+    pub name: Option<String>,
 }
 
 /// Why a client could not be registered.
@@ -226,11 +356,18 @@ pub enum RegisterError {
 /// Registers a client. Confidential clients get a 256-bit random secret.
 pub async fn register(
     db: &DatabaseConnection,
-    client_id: &str,
-    confidential: bool,
-    grant_types: &[String],
-    scopes: &str,
+    new: NewClient,
 ) -> Result<CreatedClient, RegisterError> {
+    let NewClient {
+        client_id,
+        confidential,
+        grant_types,
+        scopes,
+        redirect_uris,
+        post_logout_redirect_uris,
+        trusted,
+        name,
+    } = new;
     let valid_id = !client_id.is_empty()
         && client_id.len() <= 128
         && client_id
@@ -241,7 +378,7 @@ pub async fn register(
             "client_id must be 1-128 characters of A-Z a-z 0-9 - . _ ~".into(),
         ));
     }
-    for grant in grant_types {
+    for grant in &grant_types {
         if !GRANT_TYPES.contains(&grant.as_str()) {
             return Err(RegisterError::Invalid(format!(
                 "unknown grant type `{grant}`"
@@ -253,18 +390,47 @@ pub async fn register(
             "client_credentials needs a confidential client (--confidential)".into(),
         ));
     }
-    let scopes = ScopeSet::parse(scopes).map_err(|e| RegisterError::Invalid(e.to_string()))?;
+    let scopes = ScopeSet::parse(&scopes).map_err(|e| RegisterError::Invalid(e.to_string()))?;
+    let parse_all = |uris: &[String]| -> Result<Vec<String>, RegisterError> {
+        let mut parsed: Vec<String> = Vec::new();
+        for uri in uris {
+            let uri = RedirectUri::parse(uri).map_err(RegisterError::Invalid)?;
+            if !parsed.iter().any(|p| p == uri.as_str()) {
+                parsed.push(uri.as_str().to_owned());
+            }
+        }
+        Ok(parsed)
+    };
+    let redirect_uris = parse_all(&redirect_uris)?;
+    let post_logout_redirect_uris = parse_all(&post_logout_redirect_uris)?;
+    // The built-in client's redirect URIs come from AUTH_POSTS_WEB_REDIRECT_URIS.
+    if grant_types.iter().any(|g| g == "authorization_code")
+        && redirect_uris.is_empty()
+        && client_id != DEFAULT_PUBLIC_CLIENT
+    {
+        return Err(RegisterError::Invalid(
+            "the authorization_code grant needs at least one --redirect-uri".into(),
+        ));
+    }
+    let name = name
+        .map(|n| FullName::parse(&n).map(|n| n.as_str().to_owned()))
+        .transpose()
+        .map_err(|e| RegisterError::Invalid(e.replace("full_name", "name")))?;
     let secret = confidential.then(random_secret).transpose()?;
     let row = clients::ActiveModel {
-        client_id: Set(client_id.to_owned()),
+        client_id: Set(client_id.clone()),
         secret_hash: Set(secret.as_deref().map(|s| hash_secret(s.as_bytes()))),
         grant_types: Set(grant_types.join(" ")),
         scopes: Set(scopes.to_string()),
         created_at: Set(Utc::now()),
+        redirect_uris: Set(redirect_uris.join(" ")),
+        post_logout_redirect_uris: Set(post_logout_redirect_uris.join(" ")),
+        trusted: Set(trusted),
+        name: Set(name),
     };
     match row.insert(db).await {
         Ok(_) => Ok(CreatedClient {
-            client_id: client_id.to_owned(),
+            client_id,
             client_secret: secret,
         }),
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
@@ -274,30 +440,38 @@ pub async fn register(
     }
 }
 
-/// Every registered client, by id.
-pub async fn list(db: &DatabaseConnection) -> anyhow::Result<Vec<ClientInfo>> {
+/// Every registered client, by id, as the server sees them (`posts_web_redirect_uris` as
+/// for [`find`]).
+pub async fn list(
+    db: &DatabaseConnection,
+    posts_web_redirect_uris: &[RedirectUri],
+) -> anyhow::Result<Vec<ClientInfo>> {
     let rows = clients::Entity::find()
         .order_by_asc(clients::Column::ClientId)
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ClientInfo {
-            client_type: if r.secret_hash.is_some() {
-                "confidential"
-            } else {
-                "public"
-            },
-            grant_types: r
-                .grant_types
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            client_id: r.client_id,
-            scopes: r.scopes,
-            created_at: r.created_at,
+    rows.into_iter()
+        .map(|row| {
+            let created_at = row.created_at;
+            let client = client_view(row, posts_web_redirect_uris)?;
+            let strings = |uris: &[RedirectUri]| uris.iter().map(|u| u.to_string()).collect();
+            Ok(ClientInfo {
+                client_type: if client.confidential {
+                    "confidential"
+                } else {
+                    "public"
+                },
+                redirect_uris: strings(&client.redirect_uris),
+                post_logout_redirect_uris: strings(&client.post_logout_redirect_uris),
+                trusted: client.trusted,
+                scopes: client.scopes.to_string(),
+                grant_types: client.grant_types,
+                name: client.name,
+                client_id: client.client_id,
+                created_at,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Deletes a client; false when there was none.
@@ -309,13 +483,13 @@ pub async fn delete(db: &DatabaseConnection, client_id: &str) -> anyhow::Result<
 }
 
 fn random_secret() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    crate::digest::random_token()
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
     use super::*;
 
     #[test]

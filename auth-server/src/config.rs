@@ -7,6 +7,20 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Args, ValueEnum};
 use url::Url;
 
+use crate::domain::RedirectUri;
+
+/// A space-separated list of redirect URIs, validated like a registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUris(pub Vec<RedirectUri>);
+
+fn parse_redirect_uris(value: &str) -> Result<RedirectUris, String> {
+    value
+        .split_whitespace()
+        .map(RedirectUri::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map(RedirectUris)
+}
+
 /// Everything the auth server needs to run, grouped by concern.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -77,6 +91,31 @@ pub struct Settings {
     /// Absolute lifetime of a login (a refresh-token family) in seconds.
     #[arg(long, env = "AUTH_REFRESH_TOKEN_TTL", default_value = "2592000", value_parser = parse_seconds, global = true)]
     pub refresh_token_ttl: Duration,
+
+    /// Lifetime of an authorization code in seconds (RFC 6749 §4.1.2 recommends at most 10
+    /// minutes; a browser redirect and a code exchange take a second or two).
+    #[arg(long, env = "AUTH_CODE_TTL", default_value = "60", value_parser = parse_seconds, global = true)]
+    pub code_ttl: Duration,
+
+    /// Lifetime of a browser session (single sign-on) in seconds, counted from the last
+    /// sign-in.
+    #[arg(long, env = "AUTH_SESSION_TTL", default_value = "36000", value_parser = parse_seconds, global = true)]
+    pub session_ttl: Duration,
+
+    /// Lifetime of an OpenID Connect ID token in seconds.
+    #[arg(long, env = "AUTH_ID_TOKEN_TTL", default_value = "3600", value_parser = parse_seconds, global = true)]
+    pub id_token_ttl: Duration,
+
+    /// Redirect URIs of the built-in client `posts-web` (posts-server's Swagger UI),
+    /// space-separated. They replace whatever is stored for it.
+    #[arg(
+        long,
+        env = "AUTH_POSTS_WEB_REDIRECT_URIS",
+        default_value = "http://127.0.0.1:8001/docs/oauth-receiver.html http://localhost:8001/docs/oauth-receiver.html",
+        value_parser = parse_redirect_uris,
+        global = true
+    )]
+    pub posts_web_redirect_uris: RedirectUris,
 
     /// `Cache-Control: max-age` of the JWKS answer, in seconds. Keep it well below the
     /// access-token lifetime so resource servers see a rotated key soon.
@@ -299,6 +338,19 @@ mod tests {
         assert!(parse_issuer("https://auth.example.com").is_ok());
         assert!(parse_issuer("ftp://auth.example.com").is_err());
         assert!(parse_issuer("https://auth.example.com/?a=b").is_err());
+    }
+
+    #[test]
+    fn posts_web_redirect_uris_are_validated() {
+        assert_eq!(
+            parse_redirect_uris("http://127.0.0.1:9/cb  https://a.example/cb")
+                .unwrap()
+                .0
+                .len(),
+            2
+        );
+        assert!(parse_redirect_uris("http://example.com/cb").is_err());
+        assert!(parse_redirect_uris("").unwrap().0.is_empty());
     }
 
     #[test]

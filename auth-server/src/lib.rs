@@ -1,6 +1,7 @@
 //! The auth server as a library: `main.rs`, the admin CLI and the tests share one path.
 
 pub mod api;
+pub mod authorization;
 pub mod cli;
 pub mod clients;
 pub mod config;
@@ -14,9 +15,11 @@ pub mod keys;
 pub mod listener;
 pub mod metrics;
 pub mod passwords;
+pub mod sessions;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod web;

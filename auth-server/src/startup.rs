@@ -135,10 +135,15 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         // Swagger UI sends X-Requested-With with its token request.
         .allow_headers(["authorization", "content-type", "x-requested-with"])
         .max_age(600);
-    Route::new()
+    let route = Route::new()
         .nest("/", service)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .at(
+            "/oauth/userinfo",
+            poem::get(api::userinfo::get).post(api::userinfo::post),
+        );
+    crate::web::mount(route)
         .with(cors)
         .around(same_origin_is_not_cross_origin)
         .with(ErrorFormat)
@@ -190,7 +195,8 @@ async fn reload_keys(keys: Arc<KeyStore>, every: Duration, rotate_every: Option<
     }
 }
 
-/// Hourly housekeeping: forget expired logins and revocation records.
+/// Hourly housekeeping: forget expired logins, revocation records, login counters,
+/// browser sessions, pending requests and codes.
 async fn purge_token_state(db: DatabaseConnection, policy: crate::throttle::ThrottlePolicy) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -201,6 +207,14 @@ async fn purge_token_state(db: DatabaseConnection, policy: crate::throttle::Thro
         }
         if let Err(e) = crate::throttle::purge(&db, &policy).await {
             tracing::warn!(error = %e, "could not purge login counters");
+        }
+        let browser_state = async {
+            crate::sessions::purge(&db).await?;
+            crate::authorization::purge(&db).await?;
+            crate::tokens::codes::purge(&db).await
+        };
+        if let Err(e) = browser_state.await {
+            tracing::warn!(error = %e, "could not purge sessions, requests and codes");
         }
     }
 }

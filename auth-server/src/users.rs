@@ -9,7 +9,10 @@ use uuid::Uuid;
 use crate::{
     domain::{Email, FullName, Password},
     entities::users,
+    error::OAuthError,
     passwords::PasswordHasher,
+    state::AppState,
+    throttle,
 };
 
 /// A validated sign-up request.
@@ -94,4 +97,56 @@ pub async fn authenticate(
     } else {
         Ok(None)
     }
+}
+
+/// Why a sign-in with e-mail and password failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// Unknown e-mail or wrong password: one answer for both.
+    #[error("the e-mail address or the password is wrong")]
+    Invalid,
+    /// Too many failures for the account or the client address.
+    #[error("too many failed attempts, retry later")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// Database or hashing failure.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The one sign-in path of the password grant and the sign-in page: the throttle (account
+/// and address counters, one check at a time per account), the Argon2id check (a dummy hash
+/// for unknown users, so timing tells nothing), and the counting of the outcome.
+#[tracing::instrument(skip_all)]
+pub async fn verify_credentials(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    client_ip: Option<std::net::IpAddr>,
+) -> Result<users::Model, CredentialError> {
+    let policy = state.settings.throttle.policy();
+    // One check at a time per account, from the throttle check to the recorded outcome,
+    // so that parallel guesses cannot all pass the check before the first failure is
+    // counted.
+    let _turn = state.login_gate.enter(username).await;
+    let had_failures = match throttle::check(&state.db, &policy, username, client_ip).await {
+        Ok(had_failures) => had_failures,
+        Err(OAuthError::TooManyRequests { retry_after }) => {
+            return Err(CredentialError::Throttled { retry_after });
+        }
+        Err(e) => return Err(CredentialError::Internal(anyhow::anyhow!(e))),
+    };
+    let Some(user) = authenticate(&state.db, &state.hasher, username, password.to_owned()).await?
+    else {
+        throttle::record_failure(&state.writer, &policy, username, client_ip).await?;
+        state.metrics.failed_login();
+        tracing::debug!("sign-in refused: bad credentials");
+        return Err(CredentialError::Invalid);
+    };
+    if had_failures {
+        throttle::record_success(&state.writer, username).await?;
+    }
+    Ok(user)
 }

@@ -7,7 +7,7 @@ use poem::Request;
 use crate::{clients::Credentials, error::OAuthError};
 
 /// The address failed logins are counted against.
-pub(super) fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
+pub(crate) fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<std::net::IpAddr> {
     if trust_forwarded_for
         && let Some(ip) = req
             .headers()

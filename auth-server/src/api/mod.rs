@@ -4,8 +4,11 @@ mod client_auth;
 pub mod health;
 pub mod oauth;
 mod text;
+pub mod userinfo;
 pub mod users;
 pub mod well_known;
+
+pub(crate) use client_auth::client_ip;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -16,7 +19,7 @@ pub enum ApiTags {
     Users,
     /// OAuth 2.0 token, revocation and introspection endpoints.
     OAuth,
-    /// Discovery: key set and server metadata.
+    /// Discovery: key set, RFC 8414 and OpenID Connect metadata.
     Discovery,
     /// Liveness, readiness and metrics.
     Operations,
@@ -45,9 +48,11 @@ pub fn service(
         env!("CARGO_PKG_VERSION"),
     )
     .description(
-        "OAuth 2.0 authorization server: sign-up, the password, refresh-token and \
-         client-credentials grants, RS256 JWT access tokens (RFC 9068), JWKS and RFC 8414 \
-         metadata.",
+        "OAuth 2.0 authorization server and OpenID Connect provider: sign-up, the \
+         authorization-code (PKCE), refresh-token, client-credentials and password grants, \
+         RS256 JWT access tokens (RFC 9068), ID tokens, JWKS, RFC 8414 and OpenID Connect \
+         metadata. The browser side (/oauth/authorize, /login, /signup, /consent, \
+         /oauth/logout) and /oauth/userinfo are described in the README.",
     )
     .server(server_url)
 }

@@ -25,8 +25,14 @@ use crate::{
 /// missing one is answered with `invalid_request` by the grant, not by the framework.
 #[derive(Object, Deserialize)]
 pub struct TokenRequest {
-    /// `password`, `refresh_token` or `client_credentials`.
+    /// `authorization_code`, `refresh_token`, `client_credentials` or `password`.
     grant_type: Option<String>,
+    /// Code grant: the authorization code.
+    code: Option<String>,
+    /// Code grant: the redirect URI of the authorization request, identical.
+    redirect_uri: Option<String>,
+    /// Code grant: the PKCE code verifier (RFC 7636).
+    code_verifier: Option<String>,
     /// Password grant: the user's e-mail.
     username: Option<String>,
     /// Password grant: the user's password.
@@ -179,7 +185,8 @@ pub struct OAuthApi;
 impl OAuthApi {
     /// Token endpoint (RFC 6749 §3.2).
     ///
-    /// Grants: `password` (username = e-mail), `refresh_token`, `client_credentials`.
+    /// Grants: `authorization_code` (with PKCE), `refresh_token`, `client_credentials`, and
+    /// the legacy `password` (username = e-mail).
     /// Clients authenticate with HTTP Basic or `client_id`/`client_secret` in the form; a
     /// public client sends `client_id` alone; a password grant without any client is
     /// attributed to the public client `posts-web`.
@@ -289,6 +296,12 @@ async fn token(
     if matches!(credentials, Credentials::None) && grant_type == "client_credentials" {
         return Err(OAuthError::InvalidClient { basic: false });
     }
+    // RFC 6749 §4.1.3: a client that does not authenticate names itself.
+    if matches!(credentials, Credentials::None) && grant_type == "authorization_code" {
+        return Err(OAuthError::InvalidRequest(
+            "client_id is required (or client authentication)".into(),
+        ));
+    }
     let client = clients::authenticate(&state.db, credentials).await?;
     if !client.may_use(grant_type) {
         return Err(OAuthError::UnauthorizedClient(format!(
@@ -318,6 +331,14 @@ async fn token(
         }
         "client_credentials" => {
             grants::client_credentials::grant(state, &client, form.scope.as_deref()).await?
+        }
+        "authorization_code" => {
+            let exchange = grants::authorization_code::CodeExchange {
+                code: form.code.as_deref(),
+                redirect_uri: form.redirect_uri.as_deref(),
+                code_verifier: form.code_verifier.as_deref(),
+            };
+            grants::authorization_code::grant(state, &client, exchange).await?
         }
         other => {
             return Err(OAuthError::UnsupportedGrantType(format!(

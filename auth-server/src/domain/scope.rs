@@ -3,7 +3,25 @@ use std::{collections::BTreeSet, fmt, str::FromStr};
 use oxide_auth::primitives::scope::Scope;
 
 /// Every scope this server knows. A request naming another is `invalid_scope`.
-pub const KNOWN_SCOPES: [&str; 2] = ["posts:read", "posts:write"];
+pub const KNOWN_SCOPES: [&str; 5] = ["posts:read", "posts:write", "openid", "profile", "email"];
+
+/// The scopes of the resource server's API: what a request without `scope` gets.
+pub const API_SCOPES: [&str; 2] = ["posts:read", "posts:write"];
+
+/// The OpenID Connect scopes: granted only when asked for, and only for a user.
+pub const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+/// What a scope lets a client do, in words, for the consent page.
+pub fn describe(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Confirm who you are when you sign in",
+        "profile" => "See your name",
+        "email" => "See your e-mail address",
+        "posts:read" => "Read posts",
+        "posts:write" => "Write posts and change or delete yours",
+        _ => "An unknown permission",
+    }
+}
 
 /// A set of known scopes. Parsing and the subset rule are oxide-auth's [`Scope`]; this
 /// wrapper adds the rule that only known scopes exist, and a stable (sorted) rendering
@@ -35,6 +53,28 @@ impl ScopeSet {
     /// Every known scope.
     pub fn all() -> Self {
         Self::parse(&KNOWN_SCOPES.join(" ")).expect("the known scopes are valid")
+    }
+
+    /// The API scopes of this set (no OpenID Connect scope).
+    pub fn api_only(&self) -> ScopeSet {
+        let api: Vec<&str> = self.0.iter().filter(|s| API_SCOPES.contains(s)).collect();
+        Self(Scope::from_str(&api.join(" ")).expect("subset of a valid scope"))
+    }
+
+    /// Whether the set holds an OpenID Connect scope.
+    pub fn has_oidc(&self) -> bool {
+        self.0.iter().any(|s| OIDC_SCOPES.contains(&s))
+    }
+
+    /// The scopes, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().collect::<BTreeSet<&str>>().into_iter()
+    }
+
+    /// Every scope of either set.
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        let all: BTreeSet<&str> = self.0.iter().chain(other.0.iter()).collect();
+        Self(Scope::from_str(&all.into_iter().collect::<Vec<_>>().join(" ")).expect("valid"))
     }
 
     /// The scopes present in both sets.
@@ -123,5 +163,15 @@ mod tests {
         assert!(!all.is_subset_of(&read));
         assert_eq!(all.intersection(&read), read);
         assert!(ScopeSet::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn oidc_scopes_are_told_apart_from_api_scopes() {
+        let s = ScopeSet::parse("openid email posts:read").unwrap();
+        assert!(s.has_oidc());
+        assert_eq!(s.api_only().to_string(), "posts:read");
+        assert!(!s.api_only().has_oidc());
+        let u = s.union(&ScopeSet::parse("profile").unwrap());
+        assert_eq!(u.to_string(), "email openid posts:read profile");
     }
 }

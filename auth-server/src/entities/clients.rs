@@ -17,6 +17,14 @@ pub struct Model {
     pub scopes: String,
     /// Registration time.
     pub created_at: DateTimeUtc,
+    /// Registered redirect URIs, space-separated.
+    pub redirect_uris: String,
+    /// Registered post-logout redirect URIs, space-separated.
+    pub post_logout_redirect_uris: String,
+    /// Skips the consent page.
+    pub trusted: bool,
+    /// Shown on the consent page; the client id when unset.
+    pub name: Option<String>,
 }
 
 /// No relations are navigated from clients.

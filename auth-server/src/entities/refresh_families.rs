@@ -21,6 +21,11 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// Set when the login was revoked (logout, reuse detection).
     pub revoked_at: Option<DateTimeUtc>,
+    /// The browser session the login was made in, if any (`sid` of its ID tokens).
+    pub sid: Option<String>,
+    /// When the user entered their password for this login (`auth_time` of its ID
+    /// tokens); `None` for logins made before it was recorded.
+    pub auth_time: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated.

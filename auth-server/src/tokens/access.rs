@@ -70,6 +70,43 @@ impl AccessTokenIssuer {
         self.ttl
     }
 
+    /// The `iss` of every token.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// Signs `claims` as an RS256 JWS with header `typ` and the active key's `kid`.
+    pub async fn sign_jwt(
+        &self,
+        typ: &'static str,
+        claims: &impl Serialize,
+    ) -> anyhow::Result<String> {
+        let key = self.keys.active();
+        let header = JoseHeader {
+            alg: "RS256",
+            typ,
+            kid: &key.kid,
+        };
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
+        );
+        tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+            let signature = key.sign_rs256(signing_input.as_bytes())?;
+            Ok(format!(
+                "{signing_input}.{}",
+                URL_SAFE_NO_PAD.encode(signature)
+            ))
+        })
+        .await?
+    }
+
     /// Issues a token for `sub`, on behalf of `client_id`, with `scope`.
     #[tracing::instrument(skip_all, fields(client_id = client_id))]
     pub async fn issue(
@@ -90,25 +127,7 @@ impl AccessTokenIssuer {
             client_id: client_id.to_owned(),
             scope: scope.to_string(),
         };
-        let key = self.keys.active();
-        let header = JoseHeader {
-            alg: "RS256",
-            typ: "at+jwt",
-            kid: &key.kid,
-        };
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?)
-        );
-        let token = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-            let signature = key.sign_rs256(signing_input.as_bytes())?;
-            Ok(format!(
-                "{signing_input}.{}",
-                URL_SAFE_NO_PAD.encode(signature)
-            ))
-        })
-        .await??;
+        let token = self.sign_jwt("at+jwt", &claims).await?;
         Ok(IssuedAccessToken {
             token,
             claims,

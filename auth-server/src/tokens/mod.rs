@@ -3,7 +3,9 @@
 
 pub mod access;
 pub mod claims;
+pub mod codes;
 pub mod grants;
+pub mod id_token;
 pub mod introspection;
 pub mod refresh;
 pub mod rotation;

@@ -4,10 +4,8 @@
 
 use std::{fmt, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
-use uuid::Uuid;
 
 use super::IssuedAccessToken;
 use crate::{
@@ -22,9 +20,7 @@ pub struct RefreshToken(String);
 impl RefreshToken {
     /// 256 random bits, base64url.
     pub(crate) fn generate() -> anyhow::Result<Self> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+        Ok(Self(crate::digest::random_token()?))
     }
 
     /// The token, for the response body.
@@ -49,32 +45,57 @@ pub fn hash_token(token: &str) -> String {
     crate::digest::sha256_hex(token.as_bytes())
 }
 
-/// Starts a login for `user_id` at `client_id` and returns its first refresh token.
+/// A login about to start.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLogin<'a> {
+    /// Its id (chosen by the caller, so that it can be recorded before the login exists).
+    pub id: &'a str,
+    /// The user.
+    pub user_id: &'a str,
+    /// The client.
+    pub client_id: &'a str,
+    /// The granted scope, space-separated.
+    pub scope: &'a str,
+    /// Absolute lifetime.
+    pub lifetime: Duration,
+    /// The browser session it was made in.
+    pub sid: Option<&'a str>,
+    /// When the user entered their password.
+    pub auth_time: DateTime<Utc>,
+}
+
+/// Starts a login and, when `with_refresh_token`, returns its first refresh token. A login
+/// without refresh tokens still records its access tokens, so that revoking it (logout,
+/// code replay) makes them inactive.
 pub async fn start_family(
     db: &impl ConnectionTrait,
-    user_id: &str,
-    client_id: &str,
-    scope: &str,
-    lifetime: Duration,
-) -> anyhow::Result<(refresh_families::Model, RefreshToken)> {
+    login: NewLogin<'_>,
+    with_refresh_token: bool,
+) -> anyhow::Result<(refresh_families::Model, Option<RefreshToken>)> {
     let now = Utc::now();
     let expires_at = now
-        .checked_add_signed(chrono::Duration::from_std(lifetime)?)
+        .checked_add_signed(chrono::Duration::from_std(login.lifetime)?)
         .ok_or_else(|| anyhow::anyhow!("refresh-token lifetime out of range"))?;
     let family = refresh_families::Model {
-        id: Uuid::new_v4().to_string(),
-        user_id: user_id.to_owned(),
-        client_id: client_id.to_owned(),
-        scope: scope.to_owned(),
+        id: login.id.to_owned(),
+        user_id: login.user_id.to_owned(),
+        client_id: login.client_id.to_owned(),
+        scope: login.scope.to_owned(),
         created_at: now,
         expires_at,
         revoked_at: None,
+        sid: login.sid.map(str::to_owned),
+        auth_time: Some(login.auth_time),
     };
     // Without RETURNING: on SQLite, `insert` would read the row back in a second query.
     refresh_families::Entity::insert(refresh_families::ActiveModel::from(family.clone()))
         .exec_without_returning(db)
         .await?;
-    let token = add_token(db, &family.id, now).await?;
+    let token = if with_refresh_token {
+        Some(add_token(db, &family.id, now).await?)
+    } else {
+        None
+    };
     Ok((family, token))
 }
 
@@ -270,6 +291,8 @@ fn timestamp(secs: i64) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
     use super::*;
 
     #[test]

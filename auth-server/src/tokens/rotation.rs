@@ -250,11 +250,18 @@ mod tests {
 
     /// A new login and its first refresh token.
     async fn login(db: &DatabaseConnection) -> (String, RefreshToken) {
-        let (family, token) =
-            refresh::start_family(db, "u", "c", "posts:read", Duration::from_secs(600))
-                .await
-                .unwrap();
-        (family.id, token)
+        let id = uuid::Uuid::new_v4().to_string();
+        let login = refresh::NewLogin {
+            id: &id,
+            user_id: "u",
+            client_id: "c",
+            scope: "posts:read",
+            lifetime: Duration::from_secs(600),
+            sid: None,
+            auth_time: Utc::now(),
+        };
+        let (family, token) = refresh::start_family(db, login, true).await.unwrap();
+        (family.id, token.unwrap())
     }
 
     /// A rotation of `token` in `family_id`, answering on `reply`.

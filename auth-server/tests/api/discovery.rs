@@ -47,19 +47,36 @@ async fn the_metadata_lists_exactly_what_is_implemented() {
     );
     assert_eq!(
         meta["grant_types_supported"],
-        serde_json::json!(["password", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "password",
+            "refresh_token",
+            "client_credentials"
+        ])
     );
     assert_eq!(
         meta["scopes_supported"],
-        serde_json::json!(["posts:read", "posts:write"])
+        serde_json::json!(["posts:read", "posts:write", "openid", "profile", "email"])
     );
+    assert_eq!(
+        meta["authorization_endpoint"],
+        "http://127.0.0.1:8000/oauth/authorize"
+    );
+    assert_eq!(
+        meta["response_types_supported"],
+        serde_json::json!(["code"])
+    );
+    assert_eq!(
+        meta["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     let methods = meta["token_endpoint_auth_methods_supported"]
         .as_array()
         .unwrap();
     for m in ["client_secret_basic", "client_secret_post", "none"] {
         assert!(methods.iter().any(|v| v == m), "{m}");
     }
-    assert!(meta.get("authorization_endpoint").is_none());
 }
 
 #[tokio::test]

@@ -16,6 +16,9 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+/// The redirect URI of `posts-web` in tests.
+pub const POSTS_WEB_REDIRECT_URI: &str = "http://127.0.0.1:8001/docs/oauth-receiver.html";
+
 /// Default password of users created by [`TestApp::signed_up_user`].
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -71,6 +74,12 @@ pub fn test_settings(dir: &Path, database_url: String) -> Settings {
         keys_reload_interval: Duration::from_secs(1),
         key_rotation_days: None,
         access_token_ttl: Duration::from_secs(900),
+        code_ttl: Duration::from_secs(60),
+        session_ttl: Duration::from_secs(36_000),
+        id_token_ttl: Duration::from_secs(3600),
+        posts_web_redirect_uris: auth_server::config::RedirectUris(vec![
+            auth_server::domain::RedirectUri::parse(POSTS_WEB_REDIRECT_URI).unwrap(),
+        ]),
         refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
         jwks_max_age: Duration::from_secs(300),
         // Tests need not pay production Argon2 costs; production never takes this path.
@@ -296,9 +305,21 @@ impl TestApp {
         grants: &[&str],
         scopes: &str,
     ) -> Option<String> {
-        let db = auth_server::db::connect(&self.database_url).await.unwrap();
         let grants: Vec<String> = grants.iter().map(|g| g.to_string()).collect();
-        clients::register(&db, id, confidential, &grants, scopes)
+        self.register_client(clients::NewClient {
+            client_id: id.into(),
+            confidential,
+            grant_types: grants,
+            scopes: scopes.into(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Registers any client (the CLI calls the same function) and returns its secret.
+    pub async fn register_client(&self, new: clients::NewClient) -> Option<String> {
+        let db = auth_server::db::connect(&self.database_url).await.unwrap();
+        clients::register(&db, new)
             .await
             .expect("client registered")
             .client_secret

@@ -1,5 +1,7 @@
 //! Black-box tests: the real server on port 0, talked to over HTTP.
 
+mod authorization_code;
+mod browser;
 mod cli;
 mod client_credentials;
 mod discovery;

@@ -170,7 +170,10 @@ async fn an_unknown_grant_type_is_unsupported_grant_type() {
     let app = spawn_app().await;
 
     let resp = app
-        .post_token(&[("grant_type", "authorization_code"), ("code", "x")])
+        .post_token(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", "x"),
+        ])
         .await;
 
     assert_oauth_error(resp, StatusCode::BAD_REQUEST, "unsupported_grant_type").await;

@@ -136,10 +136,13 @@ async fn logs_of_a_whole_session_contain_no_secret() {
     .unwrap();
     let secret = auth_server::clients::register(
         &db,
-        "svc",
-        true,
-        &["client_credentials".to_string()],
-        "posts:read",
+        auth_server::clients::NewClient {
+            client_id: "svc".into(),
+            confidential: true,
+            grant_types: vec!["client_credentials".into()],
+            scopes: "posts:read".into(),
+            ..Default::default()
+        },
     )
     .await
     .unwrap()

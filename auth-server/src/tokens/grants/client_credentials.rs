@@ -17,6 +17,12 @@ pub async fn grant(
         ));
     }
     let scope = negotiate_scope(scope, &client.scopes)?;
+    // The OpenID Connect scopes describe a user; here the client acts for itself.
+    if scope.has_oidc() {
+        return Err(OAuthError::InvalidScope(
+            "openid, profile and email need a user; client_credentials has none".into(),
+        ));
+    }
     let access = state
         .issuer
         .issue(&client.client_id, &client.client_id, &scope)
@@ -27,6 +33,7 @@ pub async fn grant(
         token_type: "Bearer".into(),
         expires_in: access.expires_in,
         refresh_token: None,
+        id_token: None,
         scope: scope.to_string(),
     })
 }

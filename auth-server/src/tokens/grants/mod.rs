@@ -1,12 +1,25 @@
 //! The grant types of the token endpoint, one file each.
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;
 
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde::Serialize;
 
-use crate::{domain::ScopeSet, error::OAuthError};
+use crate::{
+    clients::AuthenticatedClient,
+    domain::ScopeSet,
+    error::OAuthError,
+    state::AppState,
+    tokens::{
+        IssuedAccessToken,
+        id_token::{self, IdTokenFor},
+        refresh::{self, NewLogin},
+    },
+};
 
 /// RFC 6749 §5.1 successful token response.
 #[derive(Debug, Clone, Serialize, poem_openapi::Object)]
@@ -20,19 +33,115 @@ pub struct TokenBody {
     /// Present for the password and refresh grants.
     #[oai(skip_serializing_if_is_none)]
     pub refresh_token: Option<String>,
+    /// OpenID Connect ID token, whenever `openid` is granted to a user.
+    #[oai(skip_serializing_if_is_none)]
+    pub id_token: Option<String>,
     /// The granted scopes, space-separated.
     pub scope: String,
 }
 
-/// Granted scope = requested ∩ allowed; everything allowed when nothing is requested.
-/// An unknown or malformed scope, or a request of which nothing can be granted, is
-/// `invalid_scope` (RFC 6749 §5.2).
+/// A user's login, as the password and authorization-code grants start it.
+#[derive(Debug, Clone, Copy)]
+pub struct UserLogin<'a> {
+    /// The user.
+    pub user_id: &'a str,
+    /// The granted scope.
+    pub scope: &'a ScopeSet,
+    /// The browser session (authorization code only).
+    pub sid: Option<&'a str>,
+    /// When the user entered their password.
+    pub auth_time: DateTime<Utc>,
+    /// The authorization request's nonce.
+    pub nonce: Option<&'a str>,
+}
+
+/// Signs the tokens of a new login, then starts it (a refresh-token family; its first
+/// refresh token when the client may refresh) inside a transaction that `commit_with` may
+/// add to before it commits: the code grant uses it to mark its code used in the same
+/// transaction. `commit_with` answering `false` aborts the login (nothing is stored).
+pub async fn start_login<F>(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    login: UserLogin<'_>,
+    commit_with: F,
+) -> Result<Option<TokenBody>, OAuthError>
+where
+    F: AsyncFnOnce(&DatabaseTransaction, &str) -> anyhow::Result<bool>,
+{
+    let family_id = uuid::Uuid::new_v4().to_string();
+    let access = state
+        .issuer
+        .issue(login.user_id, &client.client_id, login.scope)
+        .await?;
+    let id_token = id_token_for(state, client, &login, &access).await?;
+    let txn = state.writer.begin().await?;
+    if !commit_with(&txn, &family_id).await? {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let scope = login.scope.to_string();
+    let (_, refresh_token) = refresh::start_family(
+        &txn,
+        NewLogin {
+            id: &family_id,
+            user_id: login.user_id,
+            client_id: &client.client_id,
+            scope: &scope,
+            lifetime: state.settings.refresh_token_ttl,
+            sid: login.sid,
+            auth_time: login.auth_time,
+        },
+        client.may_use("refresh_token"),
+    )
+    .await?;
+    refresh::record_access_token(&txn, &family_id, &access).await?;
+    txn.commit().await?;
+    tracing::info!(user_id = %login.user_id, %family_id, jti = %access.claims.jti, "login started");
+    Ok(Some(TokenBody {
+        access_token: access.token,
+        token_type: "Bearer".into(),
+        expires_in: access.expires_in,
+        refresh_token: refresh_token.map(|t| t.into_string()),
+        id_token,
+        scope,
+    }))
+}
+
+/// An ID token to go with `access` when `openid` is granted.
+pub async fn id_token_for(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    login: &UserLogin<'_>,
+    access: &IssuedAccessToken,
+) -> anyhow::Result<Option<String>> {
+    if !login.scope.contains("openid") {
+        return Ok(None);
+    }
+    let token = id_token::issue(
+        &state.issuer,
+        state.settings.id_token_ttl,
+        IdTokenFor {
+            sub: login.user_id,
+            client_id: &client.client_id,
+            auth_time: login.auth_time,
+            nonce: login.nonce,
+            sid: login.sid,
+            access_token: &access.token,
+        },
+    )
+    .await?;
+    Ok(Some(token))
+}
+
+/// Granted scope = requested ∩ allowed; every API scope allowed when nothing is requested
+/// (the OpenID Connect scopes only when asked for). An unknown or malformed scope, or a
+/// request of which nothing can be granted, is `invalid_scope` (RFC 6749 §5.2).
 pub fn negotiate_scope(
     requested: Option<&str>,
     allowed: &ScopeSet,
 ) -> Result<ScopeSet, OAuthError> {
     let requested = match requested.map(str::trim) {
-        None | Some("") => return non_empty(allowed.clone()),
+        None | Some("") => return non_empty(allowed.api_only()),
         Some(raw) => ScopeSet::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string()))?,
     };
     non_empty(requested.intersection(allowed))
@@ -57,6 +166,19 @@ mod tests {
         let allowed = ScopeSet::parse("posts:read").unwrap();
         assert_eq!(negotiate_scope(None, &allowed).unwrap(), allowed);
         assert_eq!(negotiate_scope(Some("  "), &allowed).unwrap(), allowed);
+    }
+
+    #[test]
+    fn absent_scope_grants_no_openid_scope() {
+        let allowed = ScopeSet::parse("posts:read openid email").unwrap();
+        assert_eq!(
+            negotiate_scope(None, &allowed).unwrap().to_string(),
+            "posts:read"
+        );
+        let asked = negotiate_scope(Some("openid email"), &allowed).unwrap();
+        assert_eq!(asked.to_string(), "email openid");
+        let only_oidc = ScopeSet::parse("openid").unwrap();
+        assert!(negotiate_scope(None, &only_oidc).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! RFC 6749 §6 refresh grant, with rotation and reuse detection.
 
-use super::TokenBody;
+use super::{TokenBody, UserLogin, id_token_for};
 use crate::{
     clients::AuthenticatedClient,
     domain::ScopeSet,
@@ -47,6 +47,16 @@ pub async fn grant(
         .issuer
         .issue(&live.family.user_id, &client.client_id, &scope)
         .await?;
+    // OpenID Connect Core §12.2: the same sub, aud and auth_time as the login's first ID
+    // token, and no nonce.
+    let login = UserLogin {
+        user_id: &live.family.user_id,
+        scope: &scope,
+        sid: live.family.sid.as_deref(),
+        auth_time: live.family.auth_time.unwrap_or(live.family.created_at),
+        nonce: None,
+    };
+    let id_token = id_token_for(state, client, &login, &access).await?;
     let next = match state
         .rotator
         .rotate(&live.token_hash, &live.family.id, &access)
@@ -66,6 +76,7 @@ pub async fn grant(
         token_type: "Bearer".into(),
         expires_in: access.expires_in,
         refresh_token: Some(next.into_string()),
+        id_token,
         scope: scope.to_string(),
     })
 }

@@ -1,0 +1,237 @@
+//! Browser sessions (single sign-on) and remembered consent, on the database side.
+//!
+//! A session is a row keyed by a public id (`sid`, in ID tokens) with the SHA-256 of a
+//! random 256-bit cookie value; the cookie holds only that value. Any replica finds the
+//! session from the cookie, so no sticky sessions are needed. Every sign-in gets a new
+//! cookie value (no session fixation); signing in again as the same user keeps the `sid`,
+//! so that logout still ends every login made in the browser.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    sea_query::{Expr, OnConflict},
+};
+use uuid::Uuid;
+
+use crate::{
+    digest::{random_token, sha256_hex},
+    domain::ScopeSet,
+    entities::{browser_sessions, consents, refresh_families, users},
+};
+
+/// A live session and its user.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    /// The public session id (`sid`).
+    pub sid: String,
+    /// The signed-in user.
+    pub user: users::Model,
+    /// When the user last entered their password.
+    pub auth_time: DateTime<Utc>,
+}
+
+/// A cookie value in clear, on its way to the browser. Never printed.
+pub struct SessionCookie(String);
+
+impl SessionCookie {
+    /// The value for `Set-Cookie`.
+    pub fn value(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionCookie(<redacted>)")
+    }
+}
+
+/// The live session a cookie value names, if any. Expired and ended sessions, and
+/// sessions of users who no longer exist, are no session.
+pub async fn find(
+    db: &DatabaseConnection,
+    cookie: Option<&str>,
+) -> anyhow::Result<Option<BrowserSession>> {
+    let Some(cookie) = cookie.filter(|c| is_plausible(c)) else {
+        return Ok(None);
+    };
+    let found = browser_sessions::Entity::find()
+        .filter(browser_sessions::Column::SecretHash.eq(sha256_hex(cookie.as_bytes())))
+        .filter(browser_sessions::Column::EndedAt.is_null())
+        .filter(browser_sessions::Column::ExpiresAt.gt(Utc::now()))
+        .find_also_related(users::Entity)
+        .one(db)
+        .await?;
+    Ok(match found {
+        Some((session, Some(user))) => Some(BrowserSession {
+            sid: session.sid,
+            user,
+            auth_time: session.auth_time,
+        }),
+        _ => None,
+    })
+}
+
+/// Our cookie values are 43 base64url characters; anything else is not worth a query.
+fn is_plausible(cookie: &str) -> bool {
+    cookie.len() == 43
+        && cookie
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Signs `user_id` in: a new cookie value and a fresh `auth_time`. `previous` is the
+/// session the browser already had: the same user keeps its `sid` (with a new cookie
+/// value); another user's session is ended first.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn sign_in(
+    writer: &DatabaseConnection,
+    user_id: &str,
+    previous: Option<&BrowserSession>,
+    ttl: Duration,
+) -> anyhow::Result<(SessionCookie, String)> {
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::from_std(ttl)?;
+    let cookie = SessionCookie(random_token()?);
+    let secret_hash = sha256_hex(cookie.0.as_bytes());
+    if let Some(previous) = previous {
+        if previous.user.id == user_id {
+            let renewed = browser_sessions::Entity::update_many()
+                .col_expr(
+                    browser_sessions::Column::SecretHash,
+                    Expr::value(secret_hash.clone()),
+                )
+                .col_expr(browser_sessions::Column::AuthTime, Expr::value(now))
+                .col_expr(browser_sessions::Column::ExpiresAt, Expr::value(expires_at))
+                .filter(browser_sessions::Column::Sid.eq(previous.sid.clone()))
+                .filter(browser_sessions::Column::EndedAt.is_null())
+                .exec(writer)
+                .await?;
+            if renewed.rows_affected == 1 {
+                tracing::info!(sid = %previous.sid, "signed in again");
+                return Ok((cookie, previous.sid.clone()));
+            }
+        } else {
+            end(writer, &previous.sid).await?;
+        }
+    }
+    let sid = Uuid::new_v4().to_string();
+    browser_sessions::Entity::insert(browser_sessions::ActiveModel {
+        sid: Set(sid.clone()),
+        secret_hash: Set(secret_hash),
+        user_id: Set(user_id.to_owned()),
+        auth_time: Set(now),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        ended_at: Set(None),
+    })
+    .exec_without_returning(writer)
+    .await?;
+    tracing::info!(%sid, "signed in");
+    Ok((cookie, sid))
+}
+
+/// Ends a session and revokes every login (refresh-token family) made in it. Returns
+/// whether a live session was ended.
+#[tracing::instrument(skip_all, fields(%sid))]
+pub async fn end(db: &impl ConnectionTrait, sid: &str) -> anyhow::Result<bool> {
+    let now = Utc::now();
+    let ended = browser_sessions::Entity::update_many()
+        .col_expr(browser_sessions::Column::EndedAt, Expr::value(now))
+        .filter(browser_sessions::Column::Sid.eq(sid.to_owned()))
+        .filter(browser_sessions::Column::EndedAt.is_null())
+        .exec(db)
+        .await?;
+    let revoked = refresh_families::Entity::update_many()
+        .col_expr(refresh_families::Column::RevokedAt, Expr::value(now))
+        .filter(refresh_families::Column::Sid.eq(sid.to_owned()))
+        .filter(refresh_families::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    tracing::info!(logins = revoked.rows_affected, "session ended");
+    Ok(ended.rows_affected > 0)
+}
+
+/// Whether `user_id` already allowed `client_id` every scope of `scope`.
+pub async fn consent_covers(
+    db: &DatabaseConnection,
+    user_id: &str,
+    client_id: &str,
+    scope: &ScopeSet,
+) -> anyhow::Result<bool> {
+    let Some(row) = consents::Entity::find_by_id((user_id.to_owned(), client_id.to_owned()))
+        .one(db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    // A scope this server no longer knows is simply not covered.
+    let allowed: Vec<&str> = row
+        .scope
+        .split_whitespace()
+        .filter(|s| ScopeSet::parse(s).is_ok())
+        .collect();
+    let allowed = ScopeSet::parse(&allowed.join(" "))?;
+    Ok(scope.is_subset_of(&allowed))
+}
+
+/// Remembers that `user_id` allowed `client_id` the scopes of `scope`, on top of what it
+/// allowed before.
+pub async fn remember_consent(
+    writer: &DatabaseConnection,
+    user_id: &str,
+    client_id: &str,
+    scope: &ScopeSet,
+) -> anyhow::Result<()> {
+    let previous = consents::Entity::find_by_id((user_id.to_owned(), client_id.to_owned()))
+        .one(writer)
+        .await?
+        .and_then(|row| ScopeSet::parse(&row.scope).ok());
+    let all = match previous {
+        Some(previous) => previous.union(scope),
+        None => scope.clone(),
+    };
+    consents::Entity::insert(consents::ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        client_id: Set(client_id.to_owned()),
+        scope: Set(all.to_string()),
+        granted_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([consents::Column::UserId, consents::Column::ClientId])
+            .update_columns([consents::Column::Scope, consents::Column::GrantedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(writer)
+    .await?;
+    Ok(())
+}
+
+/// Forgets sessions that ended or expired more than a day ago.
+pub async fn purge(db: &impl ConnectionTrait) -> anyhow::Result<()> {
+    let cutoff = Utc::now() - chrono::Duration::days(1);
+    browser_sessions::Entity::delete_many()
+        .filter(
+            sea_orm::Condition::any()
+                .add(browser_sessions::Column::ExpiresAt.lt(cutoff))
+                .add(browser_sessions::Column::EndedAt.lt(cutoff)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plausible;
+
+    #[test]
+    fn only_cookie_shaped_values_are_looked_up() {
+        assert!(is_plausible(&"a".repeat(43)));
+        assert!(!is_plausible(&"a".repeat(44)));
+        assert!(!is_plausible(&format!("{}'", "a".repeat(42))));
+        assert!(!is_plausible(""));
+    }
+}

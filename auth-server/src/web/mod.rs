@@ -1,0 +1,218 @@
+//! The browser side: the authorization endpoint, the sign-in, sign-up and consent pages,
+//! and logout. Server-rendered HTML that works without JavaScript and loads nothing from
+//! another origin; every route goes through [`headers::PageHeaders`].
+
+pub mod authorize;
+mod consent;
+mod cookies;
+mod csrf;
+mod form;
+mod headers;
+mod login;
+mod logout;
+mod pages;
+mod signup;
+
+use poem::{
+    EndpointExt, IntoResponse, Request, Response, Route, get, handler,
+    http::{StatusCode, header},
+};
+use subtle::ConstantTimeEq;
+
+use crate::{
+    authorization::{self, Pending},
+    digest::{random_token, sha256_hex},
+    state::AppState,
+};
+
+/// Adds the browser side's routes to `route`.
+pub fn mount(route: Route) -> Route {
+    route
+        .at(
+            "/oauth/authorize",
+            get(authorize::get)
+                .post(authorize::post)
+                .with(headers::PageHeaders),
+        )
+        .at(
+            "/login",
+            get(login::show)
+                .post(login::submit)
+                .with(headers::PageHeaders),
+        )
+        .at(
+            "/signup",
+            get(signup::show)
+                .post(signup::submit)
+                .with(headers::PageHeaders),
+        )
+        .at(
+            "/consent",
+            get(consent::show)
+                .post(consent::submit)
+                .with(headers::PageHeaders),
+        )
+        .at(
+            "/oauth/logout",
+            get(logout::get)
+                .post(logout::post)
+                .with(headers::PageHeaders),
+        )
+        .at("/assets/auth.css", get(stylesheet))
+}
+
+const STYLESHEET: &str = include_str!("assets/auth.css");
+
+/// The pages' one stylesheet.
+#[handler]
+fn stylesheet() -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .body(STYLESHEET)
+}
+
+/// Whether cookies get `Secure`.
+fn secure(state: &AppState) -> bool {
+    state.settings.issuer.scheme() == "https"
+}
+
+/// The browser cookie of this request, or a new one (with the `Set-Cookie` to send).
+fn browser_cookie(state: &AppState, req: &Request) -> anyhow::Result<(String, Option<String>)> {
+    if let Some(value) = cookies::get(req, cookies::BROWSER).filter(|v| is_token(v)) {
+        return Ok((value, None));
+    }
+    let value = random_token()?;
+    let set = cookies::set(cookies::BROWSER, &value, None, secure(state));
+    Ok((value, Some(set)))
+}
+
+/// A browser cookie as we make them (anything else was not set by us).
+fn is_token(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The browser cookie, if this request has one of ours.
+fn existing_browser(req: &Request) -> Option<String> {
+    cookies::get(req, cookies::BROWSER).filter(|v| is_token(v))
+}
+
+/// Whether `pending` belongs to the browser with cookie `browser`.
+fn is_bound(pending: &Pending, browser: Option<&str>) -> bool {
+    browser.is_some_and(|b| {
+        bool::from(
+            sha256_hex(b.as_bytes())
+                .as_bytes()
+                .ct_eq(pending.browser_hash.as_bytes()),
+        )
+    })
+}
+
+/// The pending request `id` of this browser, or the page that says why there is none.
+async fn pending_for(state: &AppState, req: &Request, id: &str) -> Result<Pending, Response> {
+    let settings = &state.settings;
+    let pending = match authorization::load(&state.db, id).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => {
+            return Err(pages::message(
+                settings,
+                StatusCode::BAD_REQUEST,
+                "Unknown sign-in request",
+                &[
+                    "This link does not belong to a sign-in in progress. Go back to the \
+                   application and start again.",
+                ],
+                None,
+            ));
+        }
+        Err(e) => return Err(pages::server_error(settings, &e)),
+    };
+    if !is_bound(&pending, existing_browser(req).as_deref()) {
+        return Err(pages::message(
+            settings,
+            StatusCode::FORBIDDEN,
+            "This sign-in began elsewhere",
+            &[
+                "It was started in another browser, or this browser does not keep cookies. \
+               Go back to the application and start again here (cookies must be allowed).",
+            ],
+            None,
+        ));
+    }
+    if pending.completed {
+        return Err(pages::message(
+            settings,
+            StatusCode::BAD_REQUEST,
+            "Already done",
+            &[
+                "This sign-in request has been completed. Go back to the application; if it \
+               did not continue, start again there.",
+            ],
+            None,
+        ));
+    }
+    if pending.expired {
+        return Err(pages::message(
+            settings,
+            StatusCode::BAD_REQUEST,
+            "This sign-in expired",
+            &["It was left open too long. Go back to the application and start again."],
+            None,
+        ));
+    }
+    Ok(pending)
+}
+
+/// The 403 of a form posted without this browser's CSRF token; nothing was changed.
+fn forbidden(state: &AppState) -> Response {
+    pages::message(
+        &state.settings,
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        &[
+            "The form was not sent from this browser's page, or the page is too old. Nothing \
+           was changed. Open the page again and retry.",
+        ],
+        None,
+    )
+}
+
+/// The form body of a POST, or the 415 page.
+fn form_params(state: &AppState, req: &Request, body: &[u8]) -> Result<form::Params, Response> {
+    form::Params::from_form(req, body).ok_or_else(|| {
+        pages::message(
+            &state.settings,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported form",
+            &["The form must be sent as application/x-www-form-urlencoded."],
+            None,
+        )
+    })
+}
+
+/// The client's name for a pending request's pages.
+async fn client_name(state: &AppState, client_id: &str) -> Option<String> {
+    crate::clients::find(
+        &state.db,
+        client_id,
+        &state.settings.posts_web_redirect_uris.0,
+    )
+    .await
+    .ok()
+    .flatten()
+    .map(|c| c.name)
+}
+
+/// Reads a request body that the request-limits layer already bounded.
+async fn body_bytes(body: poem::Body) -> Vec<u8> {
+    body.into_vec().await.unwrap_or_default()
+}
+
+/// A response to a failure of ours.
+fn internal(state: &AppState, e: impl Into<anyhow::Error>) -> Response {
+    pages::server_error(&state.settings, &e.into()).into_response()
+}
