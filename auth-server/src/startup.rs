@@ -135,17 +135,21 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         // Swagger UI sends X-Requested-With with its token request.
         .allow_headers(["authorization", "content-type", "x-requested-with"])
         .max_age(600);
-    let route = Route::new()
+    let api_routes = Route::new()
         .nest("/", service)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .at(
             "/oauth/userinfo",
             poem::get(api::userinfo::get).post(api::userinfo::post),
-        );
-    crate::web::mount(route)
+        )
         .with(cors)
-        .around(same_origin_is_not_cross_origin)
+        .around(same_origin_is_not_cross_origin);
+    // The browser side is navigation, not CORS: its forms post with `Origin: null` (the
+    // pages' Referrer-Policy is no-referrer), which the CORS layer would refuse. They are
+    // protected by CSRF tokens instead.
+    crate::web::mount(Route::new())
+        .nest("/", api_routes)
         .with(ErrorFormat)
         .with(crate::http::RequestLimits {
             max: settings.max_body_bytes,

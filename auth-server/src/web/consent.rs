@@ -117,7 +117,7 @@ async fn page(
     let client_name = super::client_name(state, &pending.request.client_id)
         .await
         .unwrap_or_else(|| pending.request.client_id.clone());
-    let scopes = pending
+    let mut scopes: Vec<pages::ScopeLine> = pending
         .request
         .scope()
         .iter()
@@ -126,6 +126,9 @@ async fn page(
             description: scope::describe(name),
         })
         .collect();
+    // Who you are first, then what the client may do.
+    let order = ["openid", "profile", "email", "posts:read", "posts:write"];
+    scopes.sort_by_key(|line| order.iter().position(|s| *s == line.name));
     let page = pages::ConsentPage {
         switch_href: layout.href("/login", &[("request", &pending.id)]),
         layout,

@@ -182,6 +182,8 @@ fn forbidden(state: &AppState) -> Response {
 }
 
 /// The form body of a POST, or the 415 page.
+// The page is the error: built once per request and returned at once, never passed around.
+#[allow(clippy::result_large_err)]
 fn form_params(state: &AppState, req: &Request, body: &[u8]) -> Result<form::Params, Response> {
     form::Params::from_form(req, body).ok_or_else(|| {
         pages::message(

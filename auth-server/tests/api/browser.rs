@@ -73,11 +73,6 @@ impl Browser {
         self.jar.lock().unwrap().insert(name.into(), value.into());
     }
 
-    /// Forgets every cookie.
-    pub fn clear_cookies(&self) {
-        self.jar.lock().unwrap().clear();
-    }
-
     fn url(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.to_owned()

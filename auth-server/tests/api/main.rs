@@ -1,16 +1,19 @@
 //! Black-box tests: the real server on port 0, talked to over HTTP.
 
 mod authorization_code;
+mod authorize_errors;
 mod browser;
 mod cli;
 mod client_credentials;
 mod discovery;
 mod helpers;
 mod keys;
+mod openid_connect;
 mod operations;
 mod password_grant;
 mod refresh_grant;
 mod revocation;
 mod security;
+mod sign_in_pages;
 mod throttling;
 mod users;
