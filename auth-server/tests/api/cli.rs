@@ -97,6 +97,115 @@ async fn admin_failures_exit_1_and_usage_errors_exit_2() {
 }
 
 #[tokio::test]
+async fn clients_create_registers_redirect_uris_trust_and_a_name() {
+    let app = spawn_app().await;
+
+    let (code, created) = auth_server(
+        &app,
+        &[
+            "clients",
+            "create",
+            "spa",
+            "--grants",
+            "authorization_code,refresh_token",
+            "--scopes",
+            "openid profile posts:read",
+            "--redirect-uri",
+            "https://spa.example.com/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--post-logout-redirect-uri",
+            "https://spa.example.com/",
+            "--trusted",
+            "--name",
+            "Single Page App",
+        ],
+    );
+    assert_eq!(code, 0, "{created}");
+    assert!(created.get("client_secret").is_none(), "public");
+
+    let (_, listed) = auth_server(&app, &["clients", "list"]);
+    let spa = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == "spa")
+        .unwrap();
+    assert_eq!(
+        spa["redirect_uris"],
+        serde_json::json!(["https://spa.example.com/cb", "http://127.0.0.1/cb"])
+    );
+    assert_eq!(
+        spa["post_logout_redirect_uris"],
+        serde_json::json!(["https://spa.example.com/"])
+    );
+    assert_eq!(spa["trusted"], true);
+    assert_eq!(spa["name"], "Single Page App");
+    let posts_web = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == "posts-web")
+        .unwrap();
+    assert_eq!(posts_web["trusted"], true);
+    let grants = posts_web["grant_types"].to_string();
+    assert!(grants.contains("authorization_code") && grants.contains("password"));
+    assert_eq!(
+        posts_web["redirect_uris"],
+        serde_json::json!([
+            "http://127.0.0.1:8001/docs/oauth-receiver.html",
+            "http://localhost:8001/docs/oauth-receiver.html"
+        ]),
+        "the default AUTH_POSTS_WEB_REDIRECT_URIS"
+    );
+}
+
+#[tokio::test]
+async fn clients_create_refuses_unsafe_redirect_uris() {
+    let app = spawn_app().await;
+    let create = |uri: &'static str| {
+        let app = &app;
+        move |flag: &'static str| {
+            auth_server(
+                app,
+                &[
+                    "clients",
+                    "create",
+                    "bad",
+                    "--grants",
+                    "authorization_code",
+                    flag,
+                    uri,
+                ],
+            )
+        }
+    };
+    for uri in [
+        "http://app.example.com/cb",
+        "https://app.example.com/cb#x",
+        "/relative",
+        "javascript:alert(1)",
+    ] {
+        for flag in ["--redirect-uri", "--post-logout-redirect-uri"] {
+            let (code, body) = create(uri)(flag);
+            assert_eq!(code, 1, "{flag} {uri}");
+            assert!(body["error"].as_str().unwrap().contains("URI"), "{body}");
+        }
+    }
+    let (code, body) = auth_server(
+        &app,
+        &[
+            "clients",
+            "create",
+            "nouri",
+            "--grants",
+            "authorization_code",
+        ],
+    );
+    assert_eq!(code, 1, "the code grant needs a redirect URI: {body}");
+}
+
+#[tokio::test]
 async fn keys_rotate_and_list_through_the_cli() {
     let app = spawn_app().await;
     let (_, before) = auth_server(&app, &["keys", "list"]);

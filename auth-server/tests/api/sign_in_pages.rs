@@ -560,3 +560,64 @@ async fn the_pages_stand_alone_too() {
     let consent = browser.get("/consent").await;
     assert_eq!(consent.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn an_expired_request_or_a_non_form_body_is_a_clear_4xx() {
+    let app = spawn_app().await;
+    app.signed_up_user("late@example.com").await;
+    let browser = Browser::new(&app);
+    let pkce = Pkce::new();
+    let resp = browser
+        .authorize(&params(
+            "posts-web",
+            POSTS_WEB_REDIRECT_URI,
+            &pkce,
+            "posts:read",
+        ))
+        .await;
+    let (_, page) = browser.follow(resp).await;
+    let db = auth_server::db::connect(&app.database_url).await.unwrap();
+    let request = hidden(&page, "request").unwrap();
+    let expire = sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                "UPDATE authorization_requests SET expires_at = $1 WHERE id = $2"
+            }
+            _ => "UPDATE authorization_requests SET expires_at = ? WHERE id = ?",
+        },
+        [
+            (chrono::Utc::now() - chrono::Duration::minutes(1)).into(),
+            request.clone().into(),
+        ],
+    );
+    sea_orm::ConnectionTrait::execute_raw(&db, expire)
+        .await
+        .unwrap();
+
+    let resp = browser
+        .submit_login(&page, "late@example.com", PASSWORD)
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "the CSRF token expired with it"
+    );
+    assert!(resp.headers().get("location").is_none());
+    assert!(browser.cookie("auth_session").is_none(), "not signed in");
+
+    let json = reqwest::Client::new()
+        .post(format!("{}/login", app.address))
+        .json(&serde_json::json!({"username": "late@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let json = reqwest::Client::new()
+        .post(format!("{}/oauth/authorize", app.address))
+        .body("client_id=posts-web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}

@@ -5,6 +5,11 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+#[allow(dead_code)]
+#[path = "../api/browser.rs"]
+mod browser;
+
+mod openid;
 mod replicas;
 mod walkthrough;
 
