@@ -44,6 +44,9 @@ pub struct AuthorizationRequest {
     pub max_age: Option<u64>,
     /// Pre-fills the sign-in form.
     pub login_hint: Option<String>,
+    /// The user a valid `id_token_hint` names: another user's session does not count.
+    #[serde(default)]
+    pub expected_sub: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -94,6 +97,13 @@ pub fn next_step(
         .is_some_and(|started| session.auth_time >= started);
     if !fresh {
         if request.prompt.login {
+            return Next::Login;
+        }
+        if request
+            .expected_sub
+            .as_ref()
+            .is_some_and(|sub| *sub != session.user.id)
+        {
             return Next::Login;
         }
         if let Some(max_age) = request.max_age {
@@ -263,6 +273,7 @@ mod tests {
             prompt,
             max_age,
             login_hint: None,
+            expected_sub: None,
         }
     }
 
@@ -350,6 +361,16 @@ mod tests {
             next_step(&request(login, None), Some(&s), fresh, at(3)),
             Next::Issue
         );
+    }
+
+    #[test]
+    fn a_session_of_another_user_than_the_hinted_one_does_not_count() {
+        let s = session(at(0));
+        let mut r = request(Prompt::default(), None);
+        r.expected_sub = Some("someone-else".into());
+        assert_eq!(next_step(&r, Some(&s), REMEMBERED, at(1)), Next::Login);
+        r.expected_sub = Some("u".into());
+        assert_eq!(next_step(&r, Some(&s), REMEMBERED, at(1)), Next::Issue);
     }
 
     #[test]

@@ -26,6 +26,50 @@ pub struct NewUser {
     pub full_name: FullName,
 }
 
+/// What is wrong with each field of a sign-up, by the rules of [`Email`], [`Password`] and
+/// [`FullName`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SignUpProblems {
+    /// The e-mail address's problem.
+    pub email: Option<String>,
+    /// The password's problem.
+    pub password: Option<String>,
+    /// The name's problem.
+    pub full_name: Option<String>,
+}
+
+impl SignUpProblems {
+    /// The first problem, in the order of the fields.
+    pub fn first(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .or(self.password.as_deref())
+            .or(self.full_name.as_deref())
+    }
+}
+
+impl NewUser {
+    /// Parses a sign-up, from the API or from the sign-up page alike.
+    pub fn parse(email: &str, password: String, full_name: &str) -> Result<Self, SignUpProblems> {
+        match (
+            Email::parse(email),
+            Password::parse(password),
+            FullName::parse(full_name),
+        ) {
+            (Ok(email), Ok(password), Ok(full_name)) => Ok(Self {
+                email,
+                password,
+                full_name,
+            }),
+            (email, password, full_name) => Err(SignUpProblems {
+                email: email.err(),
+                password: password.err(),
+                full_name: full_name.err(),
+            }),
+        }
+    }
+}
+
 /// Why a sign-up failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignUpError {

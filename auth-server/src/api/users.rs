@@ -9,7 +9,6 @@ use poem_openapi::{
 
 use super::{ApiTags, text::Text};
 use crate::{
-    domain::{Email, FullName, Password},
     entities::users as user_rows,
     error::{ApiError, Problem, ProblemJson},
     state::AppState,
@@ -147,34 +146,16 @@ impl UsersApi {
         body: Json<SignUpRequest>,
     ) -> Result<SignUpResponse, ApiError> {
         let body = body.0;
-        let unprocessable = |m: String| {
-            Ok(SignUpResponse::Unprocessable(ProblemJson(
-                ApiError::Unprocessable(m).problem(),
-            )))
+        let new = match NewUser::parse(&body.email.0, body.password.0, &body.full_name.0) {
+            Ok(new) => new,
+            Err(problems) => {
+                let message = problems.first().unwrap_or("invalid sign-up").to_owned();
+                return Ok(SignUpResponse::Unprocessable(ProblemJson(
+                    ApiError::Unprocessable(message).problem(),
+                )));
+            }
         };
-        let email = match Email::parse(&body.email.0) {
-            Ok(e) => e,
-            Err(m) => return unprocessable(m),
-        };
-        let password = match Password::parse(body.password.0) {
-            Ok(p) => p,
-            Err(m) => return unprocessable(m),
-        };
-        let full_name = match FullName::parse(&body.full_name.0) {
-            Ok(n) => n,
-            Err(m) => return unprocessable(m),
-        };
-        match users::sign_up(
-            &state.writer,
-            &state.hasher,
-            NewUser {
-                email,
-                password,
-                full_name,
-            },
-        )
-        .await
-        {
+        match users::sign_up(&state.writer, &state.hasher, new).await {
             Ok(user) => {
                 let location = format!("/users/{}", user.id);
                 Ok(SignUpResponse::Created(Json(user.into()), location))

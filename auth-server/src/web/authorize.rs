@@ -20,6 +20,7 @@ use crate::{
     tokens::{
         codes::{self, CodeGrant},
         grants::negotiate_scope,
+        id_token,
     },
 };
 
@@ -218,6 +219,20 @@ async fn parse(
     };
     let nonce = bounded("nonce")?;
     let login_hint = bounded("login_hint")?;
+    // OpenID Connect Core §3.1.2.1: a hint about the user the client expects; it must be
+    // an ID token we issued to this client (expired ones are fine).
+    let expected_sub = match one("id_token_hint") {
+        None => None,
+        Some(hint) => match id_token::verify_hint(&state.issuer, hint) {
+            Ok(claims) if claims.aud == client.client_id => Some(claims.sub),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "id_token_hint is not an ID token issued to this client".into(),
+                ));
+            }
+        },
+    };
     let request = AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -228,6 +243,7 @@ async fn parse(
         prompt,
         max_age,
         login_hint,
+        expected_sub,
     };
     Ok((client, request))
 }

@@ -10,7 +10,6 @@ use super::{
 };
 use crate::{
     authorization::Pending,
-    domain::{Email, FullName, Password},
     state::AppState,
     users::{self, NewUser, SignUpError},
 };
@@ -82,28 +81,26 @@ pub async fn submit(state: Data<&AppState>, req: &Request, body: Body) -> Respon
     let raw_name = params.get("full_name").unwrap_or_default();
     let raw_email = params.get("email").unwrap_or_default();
     let raw_password = params.get("password").unwrap_or_default();
-    let full_name = FullName::parse(raw_name);
-    let email = Email::parse(raw_email);
-    let password = Password::parse(raw_password.to_owned());
     let mut entered = Entered {
         full_name: raw_name.chars().take(200).collect(),
         email: raw_email.chars().take(254).collect(),
         ..Entered::default()
     };
-    let (full_name, email, password) = match (full_name, email, password) {
-        (Ok(n), Ok(e), Ok(p)) => (n, e, p),
-        (n, e, p) => {
-            entered.full_name_error = n.err().map(|e| sentence(&e, "full_name", "Your name"));
-            entered.email_error = e.err().map(|e| sentence(&e, "email", "The e-mail address"));
-            entered.password_error = p.err().map(|e| sentence(&e, "password", "The password"));
+    let new = match NewUser::parse(raw_email, raw_password.to_owned(), raw_name) {
+        Ok(new) => new,
+        Err(problems) => {
+            entered.full_name_error = problems
+                .full_name
+                .map(|e| sentence(&e, "full_name", "Your name"));
+            entered.email_error = problems
+                .email
+                .map(|e| sentence(&e, "email", "The e-mail address"));
+            entered.password_error = problems
+                .password
+                .map(|e| sentence(&e, "password", "The password"));
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             return form(&state, &browser, pending.as_ref(), entered, status).await;
         }
-    };
-    let new = NewUser {
-        email,
-        password,
-        full_name,
     };
     match users::sign_up(&state.writer, &state.hasher, new).await {
         Ok(user) => login::signed_in(&state, req, user, pending.as_ref()).await,

@@ -406,6 +406,34 @@ async fn prompt_none_never_shows_a_page() {
 }
 
 #[tokio::test]
+async fn an_id_token_hint_at_the_authorization_endpoint_must_be_ours_and_for_this_client() {
+    let app = spawn_app().await;
+    relying_party(&app).await;
+    app.signed_up_user("hint@example.com").await;
+    app.signed_up_user("other@example.com").await;
+    let browser = Browser::new(&app);
+    let tokens = sign_in(&app, &browser, "hint@example.com", "openid").await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    let pkce = Pkce::new();
+    let silently = async |browser: &Browser, hint: &str| {
+        let mut p = params("rp", RP, &pkce, "openid");
+        p.extend([("prompt", "none"), ("id_token_hint", hint)]);
+        query(&location(&browser.authorize(&p).await))
+    };
+
+    // The hinted user's session: silent success.
+    assert!(silently(&browser, hint).await.contains_key("code"));
+    // Garbage, or an access token: invalid_request, redirected.
+    for bad in ["not-a-token", tokens["access_token"].as_str().unwrap()] {
+        assert_eq!(silently(&browser, bad).await["error"], "invalid_request");
+    }
+    // Another user's session does not satisfy the hint.
+    let other = Browser::new(&app);
+    sign_in(&app, &other, "other@example.com", "openid").await;
+    assert_eq!(silently(&other, hint).await["error"], "login_required");
+}
+
+#[tokio::test]
 async fn discovery_lists_every_field_and_agrees_with_rfc_8414() {
     let app = spawn_app().await;
     let oidc: Value = app
