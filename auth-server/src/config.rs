@@ -60,15 +60,23 @@ pub struct Settings {
     #[arg(long, env = "AUTH_KEY_BITS", default_value_t = 2048, value_parser = parse_key_bits, global = true)]
     pub key_bits: usize,
 
-    /// How often the running server re-reads the keys directory, so that a key rotated by
-    /// `auth-server keys rotate` (from any replica) is used without a restart. Seconds.
+    /// How often the running server re-reads the key store, so that a key added, scheduled
+    /// or revoked by `auth-server keys …` (or another replica) is used without a restart.
+    /// Seconds.
     #[arg(long, env = "AUTH_KEYS_RELOAD_INTERVAL", default_value = "5", value_parser = parse_seconds, global = true)]
     pub keys_reload_interval: Duration,
 
-    /// Rotate the signing key automatically when it is this many days old (checked at every
-    /// keys reload). Off when unset.
+    /// Rotate the signing key automatically when it has signed for this many days (checked
+    /// at every keys reload; scheduled like `keys rotate`, once however many replicas run).
+    /// Off when unset.
     #[arg(long, env = "AUTH_KEY_ROTATION_DAYS", value_parser = parse_days, global = true)]
     pub key_rotation_days: Option<Duration>,
+
+    /// How long a key is published in the JWKS before it may sign, in seconds, so that
+    /// verifiers have it cached before its first token arrives. Default: the JWKS max-age
+    /// plus 60. Shorter than the max-age is allowed, with a warning in the log.
+    #[arg(long, env = "AUTH_KEY_PUBLISH_LEAD", value_parser = parse_seconds, global = true)]
+    pub key_publish_lead: Option<Duration>,
 
     /// Access-token lifetime in seconds.
     #[arg(long, env = "AUTH_ACCESS_TOKEN_TTL", default_value = "900", value_parser = parse_seconds, global = true)]
@@ -220,6 +228,14 @@ impl Settings {
     /// The issuer as it appears in `iss` and in the metadata: no trailing slash.
     pub fn issuer_str(&self) -> &str {
         self.issuer.as_str().trim_end_matches('/')
+    }
+
+    /// How long a key is published before it signs: `AUTH_KEY_PUBLISH_LEAD`, by default
+    /// the JWKS max-age plus a minute, so that even a verifier that fetched the key set
+    /// just before the key was written has refetched it by then.
+    pub fn key_publish_lead(&self) -> Duration {
+        self.key_publish_lead
+            .unwrap_or(self.jwks_max_age + Duration::from_secs(60))
     }
 
     /// An absolute URL under the issuer, such as the token endpoint.

@@ -9,7 +9,7 @@ use std::{
 use auth_server::{
     clients,
     config::{Argon2Settings, LogFormat, Settings, ThrottleSettings},
-    keys::KeyFiles,
+    keys::{KeyFiles, rotation},
     startup::Application,
 };
 use reqwest::{Response, StatusCode};
@@ -35,15 +35,24 @@ pub struct TestApp {
     _database: Option<PostgresDatabase>,
 }
 
-/// A key generated once per test binary and copied into each test's keys directory:
-/// RSA key generation is too slow to repeat in every test.
+/// An active and a next key generated once per test binary and copied into each test's
+/// keys directory: RSA key generation is too slow to repeat in every test.
 fn template_keys() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        KeyFiles::new(dir.path(), 2048)
-            .generate()
-            .expect("key generation");
+        let files = KeyFiles::new(dir.path());
+        // Called from inside a test's runtime, which cannot block: use a runtime of its own.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(rotation::ensure_keys(&files, 2048))
+        })
+        .join()
+        .unwrap()
+        .expect("key generation");
         dir
     })
     .path()
@@ -70,6 +79,7 @@ pub fn test_settings(dir: &Path, database_url: String) -> Settings {
         key_bits: 2048,
         keys_reload_interval: Duration::from_secs(1),
         key_rotation_days: None,
+        key_publish_lead: None,
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
         jwks_max_age: Duration::from_secs(300),
@@ -308,6 +318,38 @@ impl TestApp {
     pub fn keys_dir(&self) -> PathBuf {
         self.settings.keys_dir.clone()
     }
+
+    /// Runs `auth-server <args>` on this server's database and key store.
+    pub fn admin(&self, args: &[&str]) -> (i32, Value) {
+        admin(&self.settings, args)
+    }
+}
+
+/// Runs `auth-server <args>` with `settings`' database and key settings, as an operator
+/// would, and returns the exit code and the JSON it printed.
+pub fn admin(settings: &Settings, args: &[&str]) -> (i32, Value) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auth-server"));
+    command
+        .args(args)
+        .env("AUTH_DATABASE_URL", &settings.database_url)
+        .env("AUTH_KEYS_DIR", &settings.keys_dir)
+        .env(
+            "AUTH_JWKS_MAX_AGE",
+            settings.jwks_max_age.as_secs().to_string(),
+        )
+        .env(
+            "AUTH_KEY_PUBLISH_LEAD",
+            settings.key_publish_lead().as_secs().to_string(),
+        )
+        .env("RUST_LOG", "warn");
+    let output = command.output().expect("auth-server runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json = if stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    };
+    (output.status.code().unwrap(), json)
 }
 
 impl Drop for TestApp {

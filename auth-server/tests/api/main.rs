@@ -4,6 +4,8 @@ mod cli;
 mod client_credentials;
 mod discovery;
 mod helpers;
+mod key_files;
+mod key_revocation;
 mod keys;
 mod operations;
 mod password_grant;
