@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::{
     clients::{self, RegisterError},
-    config::Settings,
+    config::{KeyStoreKind, Settings},
     db,
-    keys::{self, KeyState, KeyStorage},
+    keys::{self, KeyDatabase, KeyFiles, KeyState, KeyStorage},
 };
 
 /// OAuth 2.0 authorization server issuing RS256 JWT access tokens.
@@ -97,6 +97,9 @@ pub enum KeysCommand {
     },
     /// List the keys: kid, state (next, active, retired, revoked) and their times.
     List,
+    /// Copy the keys of AUTH_KEYS_DIR into the auth database, encrypted under
+    /// AUTH_KEYS_ENCRYPTION_KEY (idempotent); then set AUTH_KEYS_STORE=database.
+    MigrateToDatabase,
 }
 
 #[derive(Serialize)]
@@ -199,10 +202,30 @@ async fn run_keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<s
                 .collect();
             Ok(serde_json::to_value(listed)?)
         }
+        KeysCommand::MigrateToDatabase => {
+            let conn = migrated_database(settings).await?;
+            let key = keys::encryption_key(settings)?;
+            let to = KeyDatabase::open(conn.clone(), conn, key).await?;
+            let from = KeyFiles::new(&settings.keys_dir);
+            let migrated = keys::rotation::migrate(&from, &to).await?;
+            Ok(serde_json::to_value(migrated)?)
+        }
     }
 }
 
-/// The key store the settings name.
+/// The key store the settings name, the encryption key checked for the database.
 async fn key_storage(settings: &Settings) -> anyhow::Result<Arc<dyn KeyStorage>> {
-    Ok(keys::open_storage(settings))
+    match settings.keys_store {
+        KeyStoreKind::Files => Ok(Arc::new(KeyFiles::new(&settings.keys_dir))),
+        KeyStoreKind::Database => {
+            let conn = migrated_database(settings).await?;
+            keys::open_storage(settings, &conn, &conn).await
+        }
+    }
+}
+
+async fn migrated_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let conn = db::connect(&settings.database_url).await?;
+    db::migrate(&conn).await?;
+    Ok(conn)
 }

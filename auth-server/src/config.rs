@@ -78,6 +78,17 @@ pub struct Settings {
     #[arg(long, env = "AUTH_KEY_PUBLISH_LEAD", value_parser = parse_seconds, global = true)]
     pub key_publish_lead: Option<Duration>,
 
+    /// Where the signing keys are kept: `files` (the keys directory) or `database` (the
+    /// auth database, private keys encrypted; for replicas without a shared disk).
+    #[arg(long, env = "AUTH_KEYS_STORE", value_enum, default_value_t = KeyStoreKind::Files, global = true)]
+    pub keys_store: KeyStoreKind,
+
+    /// The key that encrypts private keys in the database (AES-256-GCM): 32 bytes in
+    /// standard base64, for example from `openssl rand -base64 32`. Required with
+    /// `--keys-store database`; every replica needs the same one.
+    #[arg(long, env = "AUTH_KEYS_ENCRYPTION_KEY", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub keys_encryption_key: Option<Secret>,
+
     /// Access-token lifetime in seconds.
     #[arg(long, env = "AUTH_ACCESS_TOKEN_TTL", default_value = "900", value_parser = parse_seconds, global = true)]
     pub access_token_ttl: Duration,
@@ -215,6 +226,42 @@ impl ThrottleSettings {
     }
 }
 
+/// Where the signing keys are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyStoreKind {
+    /// `<kid>.pem` and `<kid>.json` in the keys directory.
+    Files,
+    /// The `signing_keys` table of the auth database.
+    Database,
+}
+
+/// A setting that must never be printed: its `Debug` hides it. It is parsed where it is
+/// used, so that not even a parse error repeats it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -315,6 +362,12 @@ mod tests {
         assert!(parse_issuer("https://auth.example.com").is_ok());
         assert!(parse_issuer("ftp://auth.example.com").is_err());
         assert!(parse_issuer("https://auth.example.com/?a=b").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let shown = format!("{:?}", Some(Secret::new("hunter2")));
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

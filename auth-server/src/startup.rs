@@ -41,7 +41,7 @@ impl Application {
                  a new key before its cached key set has it, and refetch"
             );
         }
-        let storage = keys::open_storage(&settings);
+        let storage = keys::open_storage(&settings, &databases.reader, &databases.writer).await?;
         let keys = Arc::new(KeyStore::open(storage, keys::policy(&settings)).await?);
         let hasher = PasswordHasher::new(settings.argon2).await?;
         let issuer = AccessTokenIssuer::new(

@@ -8,7 +8,7 @@ use std::{
 
 use auth_server::{
     clients,
-    config::{Argon2Settings, LogFormat, Settings, ThrottleSettings},
+    config::{Argon2Settings, KeyStoreKind, LogFormat, Settings, ThrottleSettings},
     keys::{KeyFiles, rotation},
     startup::Application,
 };
@@ -67,6 +67,15 @@ fn copy_keys(to: &Path) {
     }
 }
 
+/// The encryption key of the tests that keep keys in the database.
+pub const ENCRYPTION_KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+
+/// Keeps the signing keys in the database, encrypted under [`ENCRYPTION_KEY`].
+pub fn database_store(settings: &mut Settings) {
+    settings.keys_store = KeyStoreKind::Database;
+    settings.keys_encryption_key = Some(auth_server::config::Secret::new(ENCRYPTION_KEY));
+}
+
 /// Settings for a test: port 0, files under `dir`, light Argon2 parameters.
 pub fn test_settings(dir: &Path, database_url: String) -> Settings {
     Settings {
@@ -80,6 +89,8 @@ pub fn test_settings(dir: &Path, database_url: String) -> Settings {
         keys_reload_interval: Duration::from_secs(1),
         key_rotation_days: None,
         key_publish_lead: None,
+        keys_store: KeyStoreKind::Files,
+        keys_encryption_key: None,
         access_token_ttl: Duration::from_secs(900),
         refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
         jwks_max_age: Duration::from_secs(300),
@@ -334,6 +345,13 @@ pub fn admin(settings: &Settings, args: &[&str]) -> (i32, Value) {
         .env("AUTH_DATABASE_URL", &settings.database_url)
         .env("AUTH_KEYS_DIR", &settings.keys_dir)
         .env(
+            "AUTH_KEYS_STORE",
+            match settings.keys_store {
+                KeyStoreKind::Files => "files",
+                KeyStoreKind::Database => "database",
+            },
+        )
+        .env(
             "AUTH_JWKS_MAX_AGE",
             settings.jwks_max_age.as_secs().to_string(),
         )
@@ -341,7 +359,11 @@ pub fn admin(settings: &Settings, args: &[&str]) -> (i32, Value) {
             "AUTH_KEY_PUBLISH_LEAD",
             settings.key_publish_lead().as_secs().to_string(),
         )
+        .env_remove("AUTH_KEYS_ENCRYPTION_KEY")
         .env("RUST_LOG", "warn");
+    if let Some(key) = &settings.keys_encryption_key {
+        command.env("AUTH_KEYS_ENCRYPTION_KEY", key.expose());
+    }
     let output = command.output().expect("auth-server runs");
     let stdout = String::from_utf8(output.stdout).unwrap();
     let json = if stdout.trim().is_empty() {

@@ -4,6 +4,7 @@ mod cli;
 mod client_credentials;
 mod discovery;
 mod helpers;
+mod key_database;
 mod key_files;
 mod key_revocation;
 mod keys;

@@ -5,6 +5,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod key_replicas;
 mod replicas;
 mod walkthrough;
 

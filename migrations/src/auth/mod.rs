@@ -6,6 +6,7 @@ mod m20261128_000001_create_users;
 mod m20261128_000002_create_clients;
 mod m20261128_000003_create_token_state;
 mod m20261128_000004_create_login_throttle;
+mod m20261201_000006_create_signing_keys;
 
 /// Applies every migration of the auth database, in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_create_clients::Migration),
             Box::new(m20261128_000003_create_token_state::Migration),
             Box::new(m20261128_000004_create_login_throttle::Migration),
+            Box::new(m20261201_000006_create_signing_keys::Migration),
         ]
     }
 }
