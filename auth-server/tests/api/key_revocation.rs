@@ -33,6 +33,12 @@ async fn revoking_the_active_key_promotes_the_next_key_and_its_tokens_stop_worki
         app.get_me(&old_token).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    let secret = app
+        .create_client("inspector", true, &["client_credentials"], "posts:read")
+        .await
+        .unwrap();
+    let introspected = app.introspect("inspector", &secret, &old_token).await;
+    assert_eq!(introspected["active"], false, "{introspected}");
     let fresh = token(&app, "rv@example.com").await;
     assert_eq!(kid_of(&fresh), next, "the next key signs at once");
     assert_eq!(app.get_me(&fresh).await.status(), StatusCode::OK);
