@@ -17,11 +17,18 @@ use super::{
 use crate::entities::signing_keys::{self, Column, Entity};
 
 /// The `signing_keys` table.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KeyDatabase {
     reader: DatabaseConnection,
     writer: DatabaseConnection,
     key: Arc<EncryptionKey>,
+}
+
+// Names the store only: the connections' Debug is not ours to vouch for.
+impl std::fmt::Debug for KeyDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyDatabase")
+    }
 }
 
 impl KeyDatabase {
