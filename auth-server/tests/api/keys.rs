@@ -215,7 +215,8 @@ async fn rotate_schedules_the_next_key_after_the_lead_and_rotate_now_promotes_it
 
 #[tokio::test]
 async fn every_server_switches_to_a_scheduled_key_at_active_from_without_a_restart() {
-    let (a, _dir) = spawn_with_fresh_keys(3).await;
+    // The lead outlasts the set-up below, so the rotation is really scheduled.
+    let (a, _dir) = spawn_with_fresh_keys(8).await;
     let b = start(a.settings.clone()).await;
     a.signed_up_user("s@example.com").await;
     let old = kid_of(&token(&a, "s@example.com").await);
@@ -226,6 +227,7 @@ async fn every_server_switches_to_a_scheduled_key_at_active_from_without_a_resta
         rotated["kid"].as_str().unwrap(),
         time(&rotated["active_from"]),
     );
+    assert!(active_from > Utc::now(), "scheduled after the lead");
 
     let deadline = active_from + chrono::Duration::milliseconds(2500);
     let mut switched = [false, false];

@@ -20,7 +20,9 @@ struct Deployment {
     dir: tempfile::TempDir,
 }
 
-const LEAD: &str = "3";
+// Long enough for the set-up between the replicas' start (which makes the next key) and
+// the rotation, even on a loaded machine, so the rotation is really scheduled.
+const LEAD: &str = "10";
 
 impl Deployment {
     async fn new() -> Self {
