@@ -17,7 +17,7 @@ use argon2::{
     Algorithm, Argon2, Params, Version,
     password_hash::{PasswordHasher as _, PasswordVerifier as _},
 };
-use auth_server::keys::{KeyFiles, KeyStore};
+use auth_server::keys::{KeyFiles, KeyPolicy, KeyStore};
 
 fn main() {
     let mut threads = 2usize;
@@ -50,8 +50,13 @@ fn main() {
         .expect("runtime");
     let keys = runtime
         .block_on(KeyStore::open(
-            KeyFiles::new(dir.path(), 2048),
-            Duration::from_secs(900),
+            std::sync::Arc::new(KeyFiles::new(dir.path())),
+            KeyPolicy {
+                bits: 2048,
+                publish_lead: Duration::from_secs(360),
+                max_token_lifetime: Duration::from_secs(900),
+                rotate_every: None,
+            },
         ))
         .expect("keys");
     let key = keys.active();

@@ -10,7 +10,7 @@ use std::{hint::black_box, sync::Arc, time::Duration};
 use auth_server::{
     config::Argon2Settings,
     domain::{Password, ScopeSet},
-    keys::{KeyFiles, KeyStore},
+    keys::{KeyFiles, KeyPolicy, KeyStore},
     passwords::PasswordHasher,
     tokens::{AccessClaims, AccessTokenIssuer},
 };
@@ -44,7 +44,15 @@ fn fixture() -> Fixture {
     let ttl = Duration::from_secs(900);
     let keys = Arc::new(
         runtime
-            .block_on(KeyStore::open(KeyFiles::new(dir.path(), 2048), ttl))
+            .block_on(KeyStore::open(
+                Arc::new(KeyFiles::new(dir.path())),
+                KeyPolicy {
+                    bits: 2048,
+                    publish_lead: Duration::from_secs(360),
+                    max_token_lifetime: ttl,
+                    rotate_every: None,
+                },
+            ))
             .expect("keys"),
     );
     let issuer = AccessTokenIssuer::new(ISSUER.into(), AUDIENCE.into(), ttl, keys.clone());

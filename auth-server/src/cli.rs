@@ -1,13 +1,15 @@
 //! The command line: serve by default, plus admin subcommands that print JSON on stdout.
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::{
     clients::{self, RegisterError},
-    config::Settings,
+    config::{KeyStoreKind, Settings},
     db,
-    keys::{KeyFiles, KeyState},
+    keys::{self, KeyDatabase, KeyFiles, KeyState, KeyStorage},
 };
 
 /// OAuth 2.0 authorization server issuing RS256 JWT access tokens.
@@ -89,12 +91,28 @@ pub enum ClientsCommand {
 /// `auth-server keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Generate a new active key and retire the current one; prints `{"kid"}`. Running
-    /// servers switch to it within the reload interval; the old key stays published until
-    /// the tokens it signed have expired.
-    Rotate,
-    /// List the keys with their state and creation time.
+    /// Schedule the next key to sign once it has been published for AUTH_KEY_PUBLISH_LEAD,
+    /// and make a new next key; prints `{"kid","active_from","next_kid"}`. Running
+    /// servers switch at `active_from` without a restart; the old key stays published
+    /// until the tokens it signed have expired.
+    Rotate {
+        /// Promote the next key at once (an emergency: verifiers that have not cached it
+        /// yet must refetch the key set).
+        #[arg(long)]
+        now: bool,
+    },
+    /// Withdraw a key: out of the JWKS and no longer accepted here, within the reload
+    /// interval. Revoking the active key first promotes the next key at once. Prints
+    /// `{"kid"}`.
+    Revoke {
+        /// The key id, as `keys list` shows it.
+        kid: String,
+    },
+    /// List the keys: kid, state (next, active, retired, revoked) and their times.
     List,
+    /// Copy the keys of AUTH_KEYS_DIR into the auth database, encrypted under
+    /// AUTH_KEYS_ENCRYPTION_KEY (idempotent); then set AUTH_KEYS_STORE=database.
+    MigrateToDatabase,
 }
 
 #[derive(Serialize)]
@@ -102,8 +120,9 @@ struct KeyInfo {
     kid: String,
     state: KeyState,
     created_at: chrono::DateTime<chrono::Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    active_from: Option<chrono::DateTime<chrono::Utc>>,
     retired_at: Option<chrono::DateTime<chrono::Utc>>,
+    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A failed admin command: printed as `{"error": …}` and exit code 1.
@@ -176,31 +195,65 @@ pub async fn run_admin(
                 }
             }
         }
-        Command::Keys(cmd) => {
-            let files = KeyFiles::new(&settings.keys_dir, settings.key_bits);
-            let result = tokio::task::spawn_blocking(move || match cmd {
-                KeysCommand::Rotate => {
-                    let meta = files.rotate()?;
-                    Ok(serde_json::json!({"kid": meta.kid}))
-                }
-                KeysCommand::List => {
-                    let keys: Vec<KeyInfo> = files
-                        .list()?
-                        .into_iter()
-                        .rev()
-                        .map(|m| KeyInfo {
-                            state: m.state(),
-                            kid: m.kid,
-                            created_at: m.created_at,
-                            retired_at: m.retired_at,
-                        })
-                        .collect();
-                    Ok(serde_json::to_value(keys)?)
-                }
-            })
-            .await
-            .map_err(|e| fail(e.into()))?;
-            result.map_err(fail)
+        Command::Keys(cmd) => run_keys(settings, cmd).await.map_err(fail),
+    }
+}
+
+async fn run_keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<serde_json::Value> {
+    let bits = settings.key_bits;
+    match command {
+        KeysCommand::Rotate { now } => {
+            let storage = key_storage(settings).await?;
+            let lead = settings.key_publish_lead();
+            let rotated = keys::rotation::rotate(&*storage, bits, lead, now).await?;
+            Ok(serde_json::to_value(rotated)?)
+        }
+        KeysCommand::Revoke { kid } => {
+            let storage = key_storage(settings).await?;
+            keys::rotation::revoke(&*storage, bits, &kid).await?;
+            Ok(serde_json::json!({ "kid": kid }))
+        }
+        KeysCommand::List => {
+            let metas = key_storage(settings).await?.list().await?.keys;
+            let now = keys::lifecycle::now();
+            let listed: Vec<KeyInfo> = metas
+                .iter()
+                .rev()
+                .map(|m| KeyInfo {
+                    kid: m.kid.clone(),
+                    state: keys::lifecycle::state(m, &metas, now),
+                    created_at: m.created_at,
+                    active_from: m.active_from,
+                    retired_at: keys::lifecycle::retired_at(m, &metas),
+                    revoked_at: m.revoked_at,
+                })
+                .collect();
+            Ok(serde_json::to_value(listed)?)
+        }
+        KeysCommand::MigrateToDatabase => {
+            let conn = migrated_database(settings).await?;
+            let key = keys::encryption_key(settings)?;
+            let to = KeyDatabase::open(conn.clone(), conn, key).await?;
+            let from = KeyFiles::new(&settings.keys_dir);
+            let migrated = keys::rotation::migrate(&from, &to).await?;
+            Ok(serde_json::to_value(migrated)?)
         }
     }
+}
+
+/// The key store the settings name, the encryption key checked for the database.
+async fn key_storage(settings: &Settings) -> anyhow::Result<Arc<dyn KeyStorage>> {
+    match settings.keys_store {
+        KeyStoreKind::Files => Ok(Arc::new(KeyFiles::new(&settings.keys_dir))),
+        KeyStoreKind::Database => {
+            let conn = migrated_database(settings).await?;
+            keys::open_storage(settings, &conn, &conn).await
+        }
+    }
+}
+
+async fn migrated_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let conn = db::connect(&settings.database_url).await?;
+    db::migrate(&conn).await?;
+    Ok(conn)
 }

@@ -74,15 +74,34 @@ pub struct Settings {
     #[arg(long, env = "AUTH_KEY_BITS", default_value_t = 2048, value_parser = parse_key_bits, global = true)]
     pub key_bits: usize,
 
-    /// How often the running server re-reads the keys directory, so that a key rotated by
-    /// `auth-server keys rotate` (from any replica) is used without a restart. Seconds.
+    /// How often the running server re-reads the key store, so that a key added, scheduled
+    /// or revoked by `auth-server keys …` (or another replica) is used without a restart.
+    /// Seconds.
     #[arg(long, env = "AUTH_KEYS_RELOAD_INTERVAL", default_value = "5", value_parser = parse_seconds, global = true)]
     pub keys_reload_interval: Duration,
 
-    /// Rotate the signing key automatically when it is this many days old (checked at every
-    /// keys reload). Off when unset.
+    /// Rotate the signing key automatically when it has signed for this many days (checked
+    /// at every keys reload; scheduled like `keys rotate`, once however many replicas run).
+    /// Off when unset.
     #[arg(long, env = "AUTH_KEY_ROTATION_DAYS", value_parser = parse_days, global = true)]
     pub key_rotation_days: Option<Duration>,
+
+    /// How long a key is published in the JWKS before it may sign, in seconds, so that
+    /// verifiers have it cached before its first token arrives. Default: the JWKS max-age
+    /// plus 60. Shorter than the max-age is allowed, with a warning in the log.
+    #[arg(long, env = "AUTH_KEY_PUBLISH_LEAD", value_parser = parse_seconds, global = true)]
+    pub key_publish_lead: Option<Duration>,
+
+    /// Where the signing keys are kept: `files` (the keys directory) or `database` (the
+    /// auth database, private keys encrypted; for replicas without a shared disk).
+    #[arg(long, env = "AUTH_KEYS_STORE", value_enum, default_value_t = KeyStoreKind::Files, global = true)]
+    pub keys_store: KeyStoreKind,
+
+    /// The key that encrypts private keys in the database (AES-256-GCM): 32 bytes in
+    /// standard base64, for example from `openssl rand -base64 32`. Required with
+    /// `--keys-store database`; every replica needs the same one.
+    #[arg(long, env = "AUTH_KEYS_ENCRYPTION_KEY", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub keys_encryption_key: Option<Secret>,
 
     /// Access-token lifetime in seconds.
     #[arg(long, env = "AUTH_ACCESS_TOKEN_TTL", default_value = "900", value_parser = parse_seconds, global = true)]
@@ -246,6 +265,42 @@ impl ThrottleSettings {
     }
 }
 
+/// Where the signing keys are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KeyStoreKind {
+    /// `<kid>.pem` and `<kid>.json` in the keys directory.
+    Files,
+    /// The `signing_keys` table of the auth database.
+    Database,
+}
+
+/// A setting that must never be printed: its `Debug` hides it. It is parsed where it is
+/// used, so that not even a parse error repeats it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -259,6 +314,14 @@ impl Settings {
     /// The issuer as it appears in `iss` and in the metadata: no trailing slash.
     pub fn issuer_str(&self) -> &str {
         self.issuer.as_str().trim_end_matches('/')
+    }
+
+    /// How long a key is published before it signs: `AUTH_KEY_PUBLISH_LEAD`, by default
+    /// the JWKS max-age plus a minute, so that even a verifier that fetched the key set
+    /// just before the key was written has refetched it by then.
+    pub fn key_publish_lead(&self) -> Duration {
+        self.key_publish_lead
+            .unwrap_or(self.jwks_max_age + Duration::from_secs(60))
     }
 
     /// An absolute URL under the issuer, such as the token endpoint.
@@ -351,6 +414,12 @@ mod tests {
         );
         assert!(parse_redirect_uris("http://example.com/cb").is_err());
         assert!(parse_redirect_uris("").unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let shown = format!("{:?}", Some(Secret::new("hunter2")));
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

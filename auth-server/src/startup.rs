@@ -14,7 +14,7 @@ use crate::{
     config::Settings,
     db,
     http::{ErrorFormat, Observe},
-    keys::{KeyFiles, KeyStore},
+    keys::{self, KeyStore},
     listener::HeaderTimeoutAcceptor,
     metrics::Metrics,
     passwords::PasswordHasher,
@@ -33,13 +33,16 @@ impl Application {
     /// Connects and migrates the database, loads (or generates) the keys and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let databases = db::open(&settings.database_url, settings.database_max_connections).await?;
-        let keys = Arc::new(
-            KeyStore::open(
-                KeyFiles::new(&settings.keys_dir, settings.key_bits),
-                settings.access_token_ttl,
-            )
-            .await?,
-        );
+        if settings.key_publish_lead() < settings.jwks_max_age {
+            tracing::warn!(
+                lead = settings.key_publish_lead().as_secs(),
+                jwks_max_age = settings.jwks_max_age.as_secs(),
+                "AUTH_KEY_PUBLISH_LEAD is shorter than AUTH_JWKS_MAX_AGE: a verifier may meet \
+                 a new key before its cached key set has it, and refetch"
+            );
+        }
+        let storage = keys::open_storage(&settings, &databases.reader, &databases.writer).await?;
+        let keys = Arc::new(KeyStore::open(storage, keys::policy(&settings)).await?);
         let hasher = PasswordHasher::new(settings.argon2).await?;
         let issuer = AccessTokenIssuer::new(
             settings.issuer_str().to_owned(),
@@ -98,7 +101,6 @@ impl Application {
         let reload = tokio::spawn(reload_keys(
             state.keys.clone(),
             state.settings.keys_reload_interval,
-            state.settings.key_rotation_days,
         ));
         let purge = tokio::spawn(purge_token_state(
             state.writer.clone(),
@@ -183,18 +185,23 @@ async fn same_origin_is_not_cross_origin<E: poem::Endpoint>(
     ep.call(req).await
 }
 
-async fn reload_keys(keys: Arc<KeyStore>, every: Duration, rotate_every: Option<Duration>) {
+async fn reload_keys(keys: Arc<KeyStore>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if let Err(e) = keys.reload().await {
-            tracing::warn!(error = %e, "could not reload the keys; keeping the current ones");
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not reload the keys; keeping the current ones"
+            );
+            continue;
         }
-        match keys.rotate_if_due(rotate_every).await {
-            Ok(Some(kid)) => tracing::info!(%kid, "rotated the signing key on schedule"),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed"),
+        if let Err(e) = keys.maintain().await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "key maintenance (next key, automatic rotation) failed"
+            );
         }
     }
 }

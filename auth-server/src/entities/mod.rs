@@ -10,4 +10,5 @@ pub mod login_throttle;
 pub mod refresh_families;
 pub mod refresh_tokens;
 pub mod revoked_access_tokens;
+pub mod signing_keys;
 pub mod users;

@@ -223,7 +223,7 @@ mod tests {
     use super::*;
     use crate::{
         domain::ScopeSet,
-        keys::{KeyFiles, KeyStore},
+        keys::{KeyFiles, KeyPolicy, KeyStore},
         tokens::{AccessTokenIssuer, refresh},
     };
 
@@ -233,8 +233,13 @@ mod tests {
         let db = crate::db::open(&url, 2).await.unwrap().writer;
         let keys = Arc::new(
             KeyStore::open(
-                KeyFiles::new(dir.path().join("keys"), 2048),
-                Duration::from_secs(60),
+                Arc::new(KeyFiles::new(dir.path().join("keys"))),
+                KeyPolicy {
+                    bits: 2048,
+                    publish_lead: Duration::from_secs(360),
+                    max_token_lifetime: Duration::from_secs(60),
+                    rotate_every: None,
+                },
             )
             .await
             .unwrap(),

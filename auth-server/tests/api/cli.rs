@@ -206,25 +206,6 @@ async fn clients_create_refuses_unsafe_redirect_uris() {
 }
 
 #[tokio::test]
-async fn keys_rotate_and_list_through_the_cli() {
-    let app = spawn_app().await;
-    let (_, before) = auth_server(&app, &["keys", "list"]);
-    let old_kid = before[0]["kid"].as_str().unwrap().to_owned();
-
-    let (code, rotated) = auth_server(&app, &["keys", "rotate"]);
-    assert_eq!(code, 0);
-    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
-
-    let (code, listed) = auth_server(&app, &["keys", "list"]);
-    assert_eq!(code, 0);
-    assert_eq!(listed[0]["kid"], new_kid.as_str());
-    assert_eq!(listed[0]["state"], "active");
-    assert_eq!(listed[1]["kid"], old_kid.as_str());
-    assert_eq!(listed[1]["state"], "retired");
-    assert!(listed[1]["created_at"].is_string());
-}
-
-#[tokio::test]
 async fn migrate_applies_migrations_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!(

@@ -13,11 +13,13 @@ async fn the_jwks_is_cacheable_and_lists_rs256_signing_keys() {
     assert_eq!(resp.headers()["cache-control"], "public, max-age=300");
     let jwks: Value = resp.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    for field in ["kty", "use", "alg", "kid", "n", "e"] {
-        assert!(keys[0][field].is_string(), "{field}");
+    assert_eq!(keys.len(), 2, "the active key and the next key");
+    for key in keys {
+        for field in ["kty", "use", "alg", "kid", "n", "e"] {
+            assert!(key[field].is_string(), "{field}");
+        }
+        assert!(key.get("d").is_none(), "no private parts");
     }
-    assert!(keys[0].get("d").is_none(), "no private parts");
 }
 
 #[tokio::test]

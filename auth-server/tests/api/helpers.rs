@@ -8,8 +8,8 @@ use std::{
 
 use auth_server::{
     clients,
-    config::{Argon2Settings, LogFormat, Settings, ThrottleSettings},
-    keys::KeyFiles,
+    config::{Argon2Settings, KeyStoreKind, LogFormat, Settings, ThrottleSettings},
+    keys::{KeyFiles, rotation},
     startup::Application,
 };
 use reqwest::{Response, StatusCode};
@@ -38,15 +38,24 @@ pub struct TestApp {
     _database: Option<PostgresDatabase>,
 }
 
-/// A key generated once per test binary and copied into each test's keys directory:
-/// RSA key generation is too slow to repeat in every test.
+/// An active and a next key generated once per test binary and copied into each test's
+/// keys directory: RSA key generation is too slow to repeat in every test.
 fn template_keys() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        KeyFiles::new(dir.path(), 2048)
-            .generate()
-            .expect("key generation");
+        let files = KeyFiles::new(dir.path());
+        // Called from inside a test's runtime, which cannot block: use a runtime of its own.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(rotation::ensure_keys(&files, 2048))
+        })
+        .join()
+        .unwrap()
+        .expect("key generation");
         dir
     })
     .path()
@@ -61,6 +70,15 @@ fn copy_keys(to: &Path) {
     }
 }
 
+/// The encryption key of the tests that keep keys in the database.
+pub const ENCRYPTION_KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq80=";
+
+/// Keeps the signing keys in the database, encrypted under [`ENCRYPTION_KEY`].
+pub fn database_store(settings: &mut Settings) {
+    settings.keys_store = KeyStoreKind::Database;
+    settings.keys_encryption_key = Some(auth_server::config::Secret::new(ENCRYPTION_KEY));
+}
+
 /// Settings for a test: port 0, files under `dir`, light Argon2 parameters.
 pub fn test_settings(dir: &Path, database_url: String) -> Settings {
     Settings {
@@ -73,6 +91,9 @@ pub fn test_settings(dir: &Path, database_url: String) -> Settings {
         key_bits: 2048,
         keys_reload_interval: Duration::from_secs(1),
         key_rotation_days: None,
+        key_publish_lead: None,
+        keys_store: KeyStoreKind::Files,
+        keys_encryption_key: None,
         access_token_ttl: Duration::from_secs(900),
         code_ttl: Duration::from_secs(60),
         session_ttl: Duration::from_secs(36_000),
@@ -329,6 +350,49 @@ impl TestApp {
     pub fn keys_dir(&self) -> PathBuf {
         self.settings.keys_dir.clone()
     }
+
+    /// Runs `auth-server <args>` on this server's database and key store.
+    pub fn admin(&self, args: &[&str]) -> (i32, Value) {
+        admin(&self.settings, args)
+    }
+}
+
+/// Runs `auth-server <args>` with `settings`' database and key settings, as an operator
+/// would, and returns the exit code and the JSON it printed.
+pub fn admin(settings: &Settings, args: &[&str]) -> (i32, Value) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_auth-server"));
+    command
+        .args(args)
+        .env("AUTH_DATABASE_URL", &settings.database_url)
+        .env("AUTH_KEYS_DIR", &settings.keys_dir)
+        .env(
+            "AUTH_KEYS_STORE",
+            match settings.keys_store {
+                KeyStoreKind::Files => "files",
+                KeyStoreKind::Database => "database",
+            },
+        )
+        .env(
+            "AUTH_JWKS_MAX_AGE",
+            settings.jwks_max_age.as_secs().to_string(),
+        )
+        .env(
+            "AUTH_KEY_PUBLISH_LEAD",
+            settings.key_publish_lead().as_secs().to_string(),
+        )
+        .env_remove("AUTH_KEYS_ENCRYPTION_KEY")
+        .env("RUST_LOG", "warn");
+    if let Some(key) = &settings.keys_encryption_key {
+        command.env("AUTH_KEYS_ENCRYPTION_KEY", key.expose());
+    }
+    let output = command.output().expect("auth-server runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json = if stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+    };
+    (output.status.code().unwrap(), json)
 }
 
 impl Drop for TestApp {

@@ -9,6 +9,7 @@ mod helpers;
 #[path = "../api/browser.rs"]
 mod browser;
 
+mod key_replicas;
 mod openid;
 mod replicas;
 mod walkthrough;
@@ -31,6 +32,12 @@ pub struct PostsServer {
 /// Starts posts-server trusting the auth server at `auth_address` (whose issuer is the
 /// test issuer), exactly as its command line would configure it.
 pub async fn spawn_posts(auth_address: &str) -> PostsServer {
+    let jwks_url = format!("{auth_address}/.well-known/jwks.json");
+    spawn_posts_with(&["--jwks-url", &jwks_url]).await
+}
+
+/// Starts posts-server with these key-source flags (`--jwks-url …` or `--jwks-file …`).
+pub async fn spawn_posts_with(key_source: &[&str]) -> PostsServer {
     let dir = tempfile::tempdir().unwrap();
     let (database_url, database) = match helpers::PostgresDatabase::create_named("posts").await {
         Some(db) => (db.url.clone(), Some(db)),
@@ -42,8 +49,7 @@ pub async fn spawn_posts(auth_address: &str) -> PostsServer {
             None,
         ),
     };
-    let jwks_url = format!("{auth_address}/.well-known/jwks.json");
-    let cli = posts_server::config::Cli::try_parse_from([
+    let mut args = vec![
         "posts-server",
         "--bind",
         "127.0.0.1:0",
@@ -51,10 +57,9 @@ pub async fn spawn_posts(auth_address: &str) -> PostsServer {
         &database_url,
         "--issuer",
         "http://127.0.0.1:8000",
-        "--jwks-url",
-        &jwks_url,
-    ])
-    .expect("posts-server settings");
+    ];
+    args.extend_from_slice(key_source);
+    let cli = posts_server::config::Cli::try_parse_from(args).expect("posts-server settings");
     let app = posts_server::startup::Application::build(cli.settings)
         .await
         .expect("posts-server builds");

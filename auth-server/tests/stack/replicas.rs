@@ -12,9 +12,11 @@ use serde_json::Value;
 
 use crate::{helpers::PASSWORD, spawn_posts};
 
-struct Replica {
+/// An auth-server process.
+pub struct Replica {
     child: Child,
-    address: String,
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
 }
 
 impl Drop for Replica {
@@ -25,43 +27,64 @@ impl Drop for Replica {
 }
 
 fn replica(database_url: &str, keys_dir: &std::path::Path) -> Replica {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auth-server"))
-        .env("AUTH_BIND", "127.0.0.1:0")
-        .env("AUTH_DATABASE_URL", database_url)
-        .env("AUTH_KEYS_DIR", keys_dir)
-        .env("AUTH_KEYS_RELOAD_INTERVAL", "1")
-        .env("AUTH_ARGON2_MEMORY_KIB", "1024")
-        .env("AUTH_ARGON2_ITERATIONS", "1")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("auth-server starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let marker = "auth-server listening addr=";
-            if let Some(pos) = line.find(marker)
-                && let Some(tx) = tx.take()
-            {
-                let addr = line[pos + marker.len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(addr);
+    Starting::new(database_url, keys_dir, &[]).listening()
+}
+
+/// An auth-server process that has not reported its address yet, so that several can
+/// start at the same moment.
+pub struct Starting {
+    child: Child,
+    address: std::sync::mpsc::Receiver<String>,
+}
+
+impl Starting {
+    /// Starts `auth-server` on this database and keys directory, with `env` on top.
+    pub fn new(database_url: &str, keys_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auth-server"))
+            .env("AUTH_BIND", "127.0.0.1:0")
+            .env("AUTH_DATABASE_URL", database_url)
+            .env("AUTH_KEYS_DIR", keys_dir)
+            .env("AUTH_KEYS_RELOAD_INTERVAL", "1")
+            .env("AUTH_ARGON2_MEMORY_KIB", "1024")
+            .env("AUTH_ARGON2_ITERATIONS", "1")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("auth-server starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let marker = "auth-server listening addr=";
+                if let Some(pos) = line.find(marker)
+                    && let Some(tx) = tx.take()
+                {
+                    let addr = line[pos + marker.len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(addr);
+                }
             }
+        });
+        Self { child, address: rx }
+    }
+
+    /// Waits until it listens.
+    pub fn listening(self) -> Replica {
+        let addr = self
+            .address
+            .recv_timeout(Duration::from_secs(60))
+            .expect("replica listening");
+        Replica {
+            child: self.child,
+            address: format!("http://{addr}"),
         }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("replica listening");
-    Replica {
-        child,
-        address: format!("http://{addr}"),
     }
 }
 
@@ -148,14 +171,18 @@ async fn two_replicas_share_logins_keys_and_reuse_detection() {
         .args(["keys", "rotate"])
         .env("AUTH_KEYS_DIR", &keys_dir)
         .env("AUTH_DATABASE_URL", &primary.database_url)
+        .env("AUTH_KEY_PUBLISH_LEAD", "2")
         .output()
         .unwrap();
     assert!(output.status.success());
-    let new_kid = serde_json::from_slice::<Value>(&output.stdout).unwrap()["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let rotated = serde_json::from_slice::<Value>(&output.stdout).unwrap();
+    let new_kid = rotated["kid"].as_str().unwrap().to_owned();
+    let active_from: chrono::DateTime<chrono::Utc> =
+        rotated["active_from"].as_str().unwrap().parse().unwrap();
+    let wait = (active_from - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(1500)).await;
     for replica in [&a, &b] {
         let body: Value = form(&http, &replica.address, &login)
             .await
