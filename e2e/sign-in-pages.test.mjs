@@ -5,14 +5,16 @@
 // screenshotted on a phone-sized and a desktop-sized window (E2E_ARTIFACTS).
 //
 // Expects auth-server running (.ci/browser.sh starts it) and a client registered as
-//   E2E_CLIENT_ID (not trusted, so consent is shown) with redirect URI E2E_REDIRECT_URI
-//   (nothing listens there: the test intercepts the navigation to it).
+//   E2E_CLIENT_ID (not trusted, so consent is shown) with the loopback redirect URI
+//   E2E_REDIRECT_URI (`http://127.0.0.1/…`, no port): the test listens on a port of its
+//   own there, which RFC 8252 §7.3 lets the client choose at run time.
 // Env: AUTH_URL, E2E_CLIENT_ID, E2E_REDIRECT_URI; optional CHROMIUM, E2E_ARTIFACTS,
 // E2E_SUMMARY_FILE.
 //
 // Ends with `pages: N passed, M failed`; exits 1 when anything failed.
 
 import { createHash, randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +22,9 @@ import { chromium } from "playwright-core";
 
 const AUTH_URL = required("AUTH_URL").replace(/\/+$/, "");
 const CLIENT_ID = required("E2E_CLIENT_ID");
-const REDIRECT_URI = required("E2E_REDIRECT_URI");
+const REGISTERED_REDIRECT_URI = required("E2E_REDIRECT_URI");
+let REDIRECT_URI; // the registered one with the port the client listens on
+const landed = []; // every request that reached the client
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = process.env.E2E_ARTIFACTS || mkdtempSync(join(tmpdir(), "e2e-pages-"));
 
@@ -61,15 +65,21 @@ function authorizeUrl({ scope = "openid profile posts:read", state, prompt } = {
   return { url: url.toString(), verifier, state: url.searchParams.get("state") };
 }
 
-// Navigations to the client's redirect URI never reach the network: the test answers
-// them and records where the browser was sent.
-async function catchRedirects(page) {
-  const landed = [];
-  await page.route(`${REDIRECT_URI}**`, (route) => {
-    landed.push(route.request().url());
-    route.fulfill({ status: 200, contentType: "text/html", body: "<p>back at the client</p>" });
+// The client: a loopback listener that records where the browser was sent back to.
+async function startClient() {
+  const server = createServer((req, res) => {
+    if (new URL(req.url, REDIRECT_URI).pathname !== new URL(REDIRECT_URI).pathname) {
+      res.writeHead(404).end();
+      return;
+    }
+    landed.push(new URL(req.url, REDIRECT_URI).toString());
+    res.writeHead(200, { "content-type": "text/html" }).end("<p>back at the client</p>");
   });
-  return landed;
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = new URL(REGISTERED_REDIRECT_URI);
+  url.port = String(server.address().port);
+  REDIRECT_URI = url.toString();
+  return server;
 }
 
 async function shot(page, name) {
@@ -96,10 +106,10 @@ async function checkAccessible(page, what) {
   assert((await page.$$("script")).length === 0, `${what}: has a script`);
 }
 
+// The keyboard walks the page in reading order, starting where the page puts the focus.
 async function focusOrder(page, expected) {
-  const order = [];
-  await page.locator("body").focus();
-  for (let i = 0; i < expected.length; i += 1) {
+  const order = [await page.evaluate(() => document.activeElement.id)];
+  for (let i = 1; i < expected.length; i += 1) {
     await page.keyboard.press("Tab");
     order.push(await page.evaluate(() => {
       const el = document.activeElement;
@@ -111,13 +121,12 @@ async function focusOrder(page, expected) {
 
 async function signUpAndConsent(context) {
   const page = await context.newPage();
-  const landed = await catchRedirects(page);
   const { url, state } = authorizeUrl();
   await page.goto(url);
   assert(new URL(page.url()).pathname === "/login", `expected /login, got ${page.url()}`);
   await checkAccessible(page, "login");
   await shot(page, "login");
-  await focusOrder(page, ["username", "password", "Sign in"]);
+  await focusOrder(page, ["username", "password", "Sign in", "Create an account"]);
 
   // A wrong password: one message, tied to the fields.
   const email = `pages-${Date.now()}@example.com`;
@@ -181,10 +190,10 @@ async function logout(context, email) {
   await page.locator("text=Signed out").first().waitFor();
   await shot(page, "signed-out");
   // Signed out: the next authorization asks for the password again.
-  const landed = await catchRedirects(page);
+  const before = landed.length;
   await page.goto(authorizeUrl().url);
   assert(new URL(page.url()).pathname === "/login", `after logout: ${page.url()}`);
-  assert(landed.length === 0, "no silent sign-in after logout");
+  assert(landed.length === before, "no silent sign-in after logout");
   await page.close();
 }
 
@@ -202,7 +211,9 @@ async function main() {
   let passed = 0;
   let failed = 0;
   let context;
+  let client;
   try {
+    client = await startClient();
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
@@ -245,6 +256,7 @@ async function main() {
     log(`FAIL setup: ${error.stack || error.message}`);
   } finally {
     if (context) await context.close().catch(() => {});
+    if (client) client.close();
     rmSync(profile, { recursive: true, force: true });
   }
   log(`screenshots in ${ARTIFACTS}`);
