@@ -6,6 +6,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY auth-server auth-server
 COPY posts-server posts-server
 COPY migrations migrations
+COPY poem-edge poem-edge
 RUN cargo build --release --locked --bin auth-server --bin posts-server
 
 FROM debian:bookworm-slim

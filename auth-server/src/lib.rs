@@ -11,7 +11,6 @@ pub mod entities;
 pub mod error;
 pub mod http;
 pub mod keys;
-pub mod listener;
 pub mod metrics;
 pub mod passwords;
 pub mod startup;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, IntoEndpoint, Server};
+use poem_edge::HeaderTimeoutAcceptor;
 use tokio::task::JoinHandle;
 
 use crate::api;
@@ -17,7 +18,6 @@ use crate::db;
 use crate::docs::ApiDocs;
 use crate::error::ProblemDetails;
 use crate::limits::BodyLimit;
-use crate::listener::HeaderTimeoutAcceptor;
 use crate::metrics::{HttpMetrics, Metrics};
 use crate::request_log::RequestLog;
 use crate::state::AppState;
