@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::auth::JwksCache;
+use jwt_verifier::{FetchTrigger, JwksCache, JwksError, Observer, Rejection};
 
 /// Labels of one HTTP request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,7 +38,7 @@ pub struct RouteLabels {
 /// Labels of a token rejection.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectionLabels {
-    /// Why the token was refused (see `Rejection::reason`).
+    /// Why the token was refused (see `Rejection::label`).
     pub reason: &'static str,
 }
 
@@ -132,6 +132,28 @@ impl Metrics {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+/// jwt-verifier reports its fetches and rejections here.
+impl Observer for Metrics {
+    fn key_set_fetched(&self, trigger: FetchTrigger, outcome: Result<usize, &JwksError>) {
+        let labels = FetchLabels {
+            trigger: trigger.label(),
+            outcome: if outcome.is_ok() {
+                "success"
+            } else {
+                "failure"
+            },
+        };
+        self.jwks_fetches.get_or_create(&labels).inc();
+    }
+
+    fn token_rejected(&self, rejection: &Rejection) {
+        let labels = RejectionLabels {
+            reason: rejection.label(),
+        };
+        self.token_rejections.get_or_create(&labels).inc();
     }
 }
 
