@@ -234,7 +234,7 @@ impl JwksCache {
                             "cannot refresh the key set; keeping the last good one"
                         );
                         let wait = backoff;
-                        backoff = (backoff * 2).min(max_backoff);
+                        backoff = backoff.saturating_mul(2).min(max_backoff);
                         wait
                     }
                 };

@@ -33,4 +33,4 @@ pub use jwks_cache::{JwksCache, JwksCacheBuilder, KeySource};
 pub use observer::{FetchTrigger, Observer};
 pub use rejection::{MAX_TOKEN_BYTES, Rejection};
 pub use scope::{ScopeSet, ScopeSetError};
-pub use verifier::{TokenVerifier, TokenVerifierBuilder, VerifyError};
+pub use verifier::{MAX_LEEWAY, TokenVerifier, TokenVerifierBuilder, VerifyError};

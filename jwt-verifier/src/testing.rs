@@ -6,6 +6,7 @@
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
@@ -28,6 +29,7 @@ pub struct TestIssuer {
     kid: String,
     encoding: EncodingKey,
     jwk: Value,
+    public_pem: String,
 }
 
 impl TestIssuer {
@@ -41,11 +43,9 @@ impl TestIssuer {
     pub fn new(issuer: &str, audience: &str) -> Self {
         let pair = KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
         let pkcs8 = pair.as_der().expect("PKCS#8 encoding");
-        let pem = format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            STANDARD.encode(pkcs8.as_ref())
-        );
-        let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).expect("PKCS#8 PEM");
+        let encoding = EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes())
+            .expect("PKCS#8 PEM");
+        let spki = pair.public_key().as_der().expect("SPKI encoding");
         let public = Jwk::from_encoding_key(&encoding, Algorithm::RS256).expect("public JWK");
         let kid = public
             .thumbprint(ThumbprintHash::SHA256)
@@ -59,6 +59,7 @@ impl TestIssuer {
             kid,
             encoding,
             jwk,
+            public_pem: pem("PUBLIC KEY", spki.as_ref()),
         }
     }
 
@@ -71,6 +72,12 @@ impl TestIssuer {
     /// [`KeySource::File`](crate::KeySource::File).
     pub fn jwks(&self) -> String {
         json!({ "keys": [self.jwk] }).to_string()
+    }
+
+    /// The public key as `-----BEGIN PUBLIC KEY-----` PEM, the other form
+    /// [`KeySource::File`](crate::KeySource::File) reads.
+    pub fn public_key_pem(&self) -> &str {
+        &self.public_pem
     }
 
     /// The claims of a token for `sub` with `scope`, valid for 15 minutes from now, to be
@@ -120,6 +127,14 @@ impl TestIssuer {
                 .expect("RS256 signing");
         format!("{signing_input}.{signature}")
     }
+}
+
+// One line of base64 is still PEM to every reader this crate uses.
+fn pem(label: &str, der: &[u8]) -> String {
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        STANDARD.encode(der)
+    )
 }
 
 // Distinct jtis for tokens minted within the same second.

@@ -17,6 +17,10 @@ use crate::jwks_cache::{JwksCache, KeyLookup};
 use crate::rejection::{MAX_TOKEN_BYTES, Rejection};
 use crate::scope::ScopeSet;
 
+/// The largest leeway a verifier applies: no clock is a day off, and a leeway beyond the
+/// epoch would overflow the `exp` arithmetic.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(24 * 3600);
+
 /// Why verification did not produce claims.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -78,9 +82,10 @@ pub struct TokenVerifierBuilder {
 }
 
 impl TokenVerifierBuilder {
-    /// Clock-skew leeway for `exp` and `nbf` (default 30 s), in whole seconds.
+    /// Clock-skew leeway for `exp` and `nbf` (default 30 s), in whole seconds, at most
+    /// [`MAX_LEEWAY`].
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.leeway = leeway.min(MAX_LEEWAY);
         self
     }
 
