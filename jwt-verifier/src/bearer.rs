@@ -126,7 +126,7 @@ impl From<VerifyError> for BearerError {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct BearerAuth {
     verifier: TokenVerifier,
     realm: Arc<str>,

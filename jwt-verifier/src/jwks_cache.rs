@@ -70,6 +70,20 @@ struct KeySet {
     loaded_at: Instant,
 }
 
+impl fmt::Debug for JwksCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.inner.source {
+            Source::Remote { url, .. } => KeySource::Url(url.clone()),
+            Source::File(path) => KeySource::File(path.clone()),
+        };
+        f.debug_struct("JwksCache")
+            .field("source", &source)
+            .field("key_count", &self.key_count())
+            .field("age", &self.age())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Settings of a [`JwksCache`], from [`JwksCache::builder`].
 #[must_use]
 pub struct JwksCacheBuilder {

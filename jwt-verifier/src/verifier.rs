@@ -63,12 +63,27 @@ pub struct TokenVerifier {
     inner: Arc<Inner>,
 }
 
+// Issue 14's cache of verified tokens belongs here: looked up right after the size check,
+// keyed by a hash of the whole token, entries dropped at `exp` and whenever the key set no
+// longer holds their kid. `verify` keeps its signature; the builder gains an option.
 struct Inner {
     keys: JwksCache,
     validation: Validation,
     issuer: String,
     audience: String,
     required: ScopeSet,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("issuer", &self.inner.issuer)
+            .field("audience", &self.inner.audience)
+            .field("leeway", &self.leeway())
+            .field("required", &self.inner.required)
+            .field("keys", &self.inner.keys)
+            .finish()
+    }
 }
 
 /// Settings of a [`TokenVerifier`], from [`TokenVerifier::builder`].

@@ -132,7 +132,7 @@ pub struct TokenSettings {
         global = true
     )]
     pub audience: String,
-    /// Clock-skew leeway for `exp` and `nbf` (`30`, `30s`, `1m`).
+    /// Clock-skew leeway for `exp` and `nbf` (`30`, `30s`, `1m`; at most a day).
     #[arg(long, env = "POSTS_LEEWAY", default_value = "30", value_parser = parse_duration, global = true)]
     pub leeway: Duration,
     /// The auth server's token endpoint, used by Swagger UI's password flow
