@@ -4,6 +4,7 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use jwt_verifier::{FetchTrigger, JwksCache, JwksError, Observer, Rejection};
 use poem::PathPattern;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -12,8 +13,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use jwt_verifier::{FetchTrigger, JwksCache, JwksError, Observer, Rejection};
 
 /// Labels of one HTTP request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
