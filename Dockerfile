@@ -6,6 +6,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY auth-server auth-server
 COPY posts-server posts-server
 COPY migrations migrations
+COPY poem-edge poem-edge
+COPY jwt-verifier jwt-verifier
 RUN cargo build --release --locked --bin auth-server --bin posts-server
 
 FROM debian:bookworm-slim

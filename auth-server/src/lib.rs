@@ -12,7 +12,6 @@ pub mod entities;
 pub mod error;
 pub mod http;
 pub mod keys;
-pub mod listener;
 pub mod metrics;
 pub mod passwords;
 pub mod sessions;

@@ -7,6 +7,7 @@ use poem::{
     listener::{Acceptor, Listener, TcpListener},
     middleware::Cors,
 };
+use poem_edge::HeaderTimeoutAcceptor;
 use sea_orm::DatabaseConnection;
 
 use crate::{
@@ -15,7 +16,6 @@ use crate::{
     db,
     http::{ErrorFormat, Observe},
     keys::{self, KeyStore},
-    listener::HeaderTimeoutAcceptor,
     metrics::Metrics,
     passwords::PasswordHasher,
     state::AppState,

@@ -18,11 +18,7 @@ use base64::{
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use posts_server::{
-    auth::{JwksCache, TokenVerifier},
-    config::{JwksSettings, KeySourceSetting, TokenSettings},
-    metrics::Metrics,
-};
+use jwt_verifier::{JwksCache, KeySource, TokenVerifier};
 use serde_json::json;
 
 const ISSUER: &str = "http://127.0.0.1:8000";
@@ -55,29 +51,17 @@ fn fixture() -> Fixture {
     let jwks_path = dir.path().join("jwks.json");
     std::fs::write(&jwks_path, jwks.to_string()).expect("write JWKS");
 
-    let metrics = Metrics::new();
-    let jwks_settings = JwksSettings {
-        url: None,
-        file: Some(jwks_path.clone()),
-        refresh: Duration::from_secs(600),
-        cooldown: Duration::from_secs(30),
-        fetch_timeout: Duration::from_secs(5),
-        retry: Duration::from_secs(1),
-    };
-    let token_settings = TokenSettings {
-        issuer: ISSUER.into(),
-        audience: AUDIENCE.into(),
-        leeway: Duration::from_secs(30),
-        token_url: None,
-    };
-    let keys = JwksCache::new(KeySourceSetting::File(jwks_path), &jwks_settings, &metrics)
+    let keys = JwksCache::builder(KeySource::File(jwks_path))
+        .build()
         .expect("key cache");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(keys.load("startup")).expect("load JWKS");
-    let verifier = TokenVerifier::new(keys, &token_settings, &metrics);
+    runtime.block_on(keys.load()).expect("load JWKS");
+    let verifier = TokenVerifier::builder(keys, ISSUER, AUDIENCE)
+        .leeway(Duration::from_secs(30))
+        .build();
     Fixture {
         _dir: dir,
         runtime,

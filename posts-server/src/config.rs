@@ -10,6 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use jwt_verifier::KeySource;
 use url::Url;
 
 /// The command line: an optional subcommand plus the settings every subcommand shares.
@@ -131,7 +132,7 @@ pub struct TokenSettings {
         global = true
     )]
     pub audience: String,
-    /// Clock-skew leeway for `exp` and `nbf` (`30`, `30s`, `1m`).
+    /// Clock-skew leeway for `exp` and `nbf` (`30`, `30s`, `1m`; at most a day).
     #[arg(long, env = "POSTS_LEEWAY", default_value = "30", value_parser = parse_duration, global = true)]
     pub leeway: Duration,
     /// The auth server's token endpoint, used by Swagger UI's password flow
@@ -204,38 +205,20 @@ impl TokenSettings {
     }
 }
 
-/// Where verification keys come from, after defaults are applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySourceSetting {
-    /// Fetched over HTTP.
-    Url(Url),
-    /// Read from a local JWKS or PEM file.
-    File(PathBuf),
-}
-
-impl fmt::Display for KeySourceSetting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Url(url) => write!(f, "{url}"),
-            Self::File(path) => write!(f, "file {}", path.display()),
-        }
-    }
-}
-
 impl Settings {
     /// The key source: the file when one is configured, else the URL, else the issuer's
     /// well-known JWKS.
-    pub fn key_source(&self) -> Result<KeySourceSetting, url::ParseError> {
+    pub fn key_source(&self) -> Result<KeySource, url::ParseError> {
         if let Some(file) = &self.jwks.file {
-            return Ok(KeySourceSetting::File(file.clone()));
+            return Ok(KeySource::File(file.clone()));
         }
         match &self.jwks.url {
-            Some(url) => Ok(KeySourceSetting::Url(url.clone())),
+            Some(url) => Ok(KeySource::Url(url.clone())),
             None => Url::parse(&format!(
                 "{}/.well-known/jwks.json",
                 self.token.issuer.trim_end_matches('/')
             ))
-            .map(KeySourceSetting::Url),
+            .map(KeySource::Url),
         }
     }
 }

@@ -15,7 +15,6 @@ pub mod domain;
 pub mod entities;
 pub mod error;
 pub mod limits;
-pub mod listener;
 pub mod metrics;
 pub mod posts;
 pub mod request_log;

@@ -4,6 +4,7 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use jwt_verifier::{FetchTrigger, JwksCache, JwksError, Observer, Rejection};
 use poem::PathPattern;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -12,8 +13,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::auth::JwksCache;
 
 /// Labels of one HTTP request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,7 +37,7 @@ pub struct RouteLabels {
 /// Labels of a token rejection.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RejectionLabels {
-    /// Why the token was refused (see `Rejection::reason`).
+    /// Why the token was refused (see `Rejection::label`).
     pub reason: &'static str,
 }
 
@@ -132,6 +131,28 @@ impl Metrics {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+/// jwt-verifier reports its fetches and rejections here.
+impl Observer for Metrics {
+    fn key_set_fetched(&self, trigger: FetchTrigger, outcome: Result<usize, &JwksError>) {
+        let labels = FetchLabels {
+            trigger: trigger.label(),
+            outcome: if outcome.is_ok() {
+                "success"
+            } else {
+                "failure"
+            },
+        };
+        self.jwks_fetches.get_or_create(&labels).inc();
+    }
+
+    fn token_rejected(&self, rejection: &Rejection) {
+        let labels = RejectionLabels {
+            reason: rejection.label(),
+        };
+        self.token_rejections.get_or_create(&labels).inc();
     }
 }
 

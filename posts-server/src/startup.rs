@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use jwt_verifier::{BearerAuth, JwksCache, TokenVerifier};
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, IntoEndpoint, Server};
+use poem_edge::HeaderTimeoutAcceptor;
 use tokio::task::JoinHandle;
 
 use crate::api;
-use crate::auth::{JwksCache, TokenVerifier};
 use crate::config::Settings;
 use crate::db;
 use crate::docs::ApiDocs;
 use crate::error::ProblemDetails;
 use crate::limits::BodyLimit;
-use crate::listener::HeaderTimeoutAcceptor;
 use crate::metrics::{HttpMetrics, Metrics};
 use crate::request_log::RequestLog;
 use crate::state::AppState;
@@ -42,22 +42,35 @@ impl Application {
 
         let source = settings.key_source().context("the JWKS URL")?;
         tracing::info!(source = %source, "verification keys");
-        let keys = JwksCache::new(source, &settings.jwks, &metrics)
-            .context("cannot build the HTTP client for the key set")?;
+        let keys = JwksCache::builder(source)
+            .refresh(settings.jwks.refresh)
+            .cooldown(settings.jwks.cooldown)
+            .fetch_timeout(settings.jwks.fetch_timeout)
+            .retry(settings.jwks.retry)
+            .user_agent(concat!("posts-server/", env!("CARGO_PKG_VERSION")))
+            .observer(metrics.clone())
+            .build()
+            .context("cannot set up the key set")?;
         let refresher = if keys.is_file_backed() {
-            keys.load("startup")
+            keys.load()
                 .await
                 .context("cannot load the verification keys from the key file")?;
             keys.spawn_refresher(settings.jwks.refresh)
         } else {
             keys.spawn_refresher(Duration::ZERO)
         };
-        let verifier = TokenVerifier::new(keys.clone(), &settings.token, &metrics);
+        let verifier = TokenVerifier::builder(
+            keys.clone(),
+            settings.token.issuer.clone(),
+            settings.token.audience.clone(),
+        )
+        .leeway(settings.token.leeway)
+        .build();
         let state = AppState {
             db: databases.reader,
             writer: databases.writer,
             keys,
-            verifier,
+            bearer: BearerAuth::new(verifier, crate::auth::bearer::REALM),
             metrics,
         };
 

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use jwt_verifier::{BearerAuth, JwksCache};
 use sea_orm::DatabaseConnection;
 
-use crate::auth::{JwksCache, TokenVerifier};
 use crate::metrics::Metrics;
 
 /// Database, keys and metrics; cheap to clone (everything inside is shared).
@@ -16,8 +16,8 @@ pub struct AppState {
     pub writer: DatabaseConnection,
     /// The cached key set.
     pub keys: JwksCache,
-    /// Checks access tokens against `keys`.
-    pub verifier: TokenVerifier,
+    /// Checks the bearer tokens of requests against `keys`.
+    pub bearer: BearerAuth,
     /// Every metric.
     pub metrics: Arc<Metrics>,
 }

@@ -3,7 +3,6 @@
 mod client_auth;
 pub mod health;
 pub mod oauth;
-mod text;
 pub mod userinfo;
 pub mod users;
 pub mod well_known;

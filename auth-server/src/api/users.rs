@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_edge::Text;
 use poem_openapi::{
     ApiResponse, OAuthScopes, Object, OpenApi, SecurityScheme, auth::Bearer, param::Path,
     payload::Json,
 };
 
-use super::{ApiTags, text::Text};
+use super::ApiTags;
 use crate::{
     entities::users as user_rows,
     error::{ApiError, Problem, ProblemJson},

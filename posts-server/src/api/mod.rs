@@ -2,7 +2,6 @@
 
 mod health;
 mod posts;
-mod text;
 
 pub use health::HealthApi;
 pub use posts::PostsApi;

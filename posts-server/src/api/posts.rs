@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
+use poem_edge::Text;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::text::Text;
 use crate::auth::{Caller, ReadPosts, WritePosts};
 use crate::domain::{Cursor, PageLimit, PostBody, PostId, PostTitle, Scope};
 use crate::entities::post;

@@ -1,5 +1,6 @@
-//! The bearer extractor (RFC 6750): every `/posts` handler takes a [`Caller`], which reads
-//! the `Authorization` header, verifies the token offline and checks one scope.
+//! The bearer extractor (RFC 6750): every `/posts` handler takes a [`Caller`], which has
+//! jwt-verifier read the `Authorization` header, verify the token offline and check one
+//! scope, and answers failures as problem+json with the verifier's challenge.
 //!
 //! poem-openapi's built-in bearer scheme answers a missing token with a bare 401 and no
 //! `WWW-Authenticate`, so the extractor is written by hand: every failure path below ends in
@@ -7,13 +8,13 @@
 
 use std::marker::PhantomData;
 
+use jwt_verifier::{BearerError, Claims};
 use poem::error::ResponseError;
-use poem::http::{HeaderMap, HeaderValue, StatusCode, header};
+use poem::http::StatusCode;
 use poem::{Request, RequestBody, Response};
 use poem_openapi::registry::{MetaOAuthFlow, MetaOAuthFlows, MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, OAuthScopes};
 
-use super::verify::{Claims, Rejection, VerifyError};
 use crate::domain::Scope;
 use crate::error::Problem;
 use crate::state::AppState;
@@ -26,90 +27,19 @@ pub const SECURITY_SCHEME: &str = "oauth2";
 /// endpoint at start-up.
 pub const TOKEN_URL_PLACEHOLDER: &str = "/oauth/token";
 
-/// Why a request was not authenticated, answered per RFC 6750 §3.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BearerError {
-    /// No `Authorization: Bearer` header: challenge without an error code (§3.1).
-    #[error("no bearer token")]
-    MissingToken,
-    /// The request itself is malformed, e.g. two `Authorization` headers.
-    #[error("malformed request: {0}")]
-    InvalidRequest(&'static str),
-    /// The token is bad; the string is the generic description shown to the client.
-    #[error("invalid token: {0}")]
-    InvalidToken(&'static str),
-    /// The token is fine but lacks this scope.
-    #[error("missing scope {0}")]
-    InsufficientScope(Scope),
-    /// No key set loaded yet, so no token can be checked (503, not the client's fault).
-    #[error("no key set loaded yet")]
-    KeysUnavailable,
-}
+/// An RFC 6750 answer with an RFC 9457 body, like every other error of this API.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BearerProblem(#[from] pub BearerError);
 
-impl BearerError {
-    fn challenge(&self) -> Option<String> {
-        let realm = format!("Bearer realm=\"{REALM}\"");
-        match self {
-            Self::MissingToken => Some(realm),
-            Self::InvalidRequest(description) => Some(format!(
-                "{realm}, error=\"invalid_request\", error_description=\"{description}\""
-            )),
-            Self::InvalidToken(description) => Some(format!(
-                "{realm}, error=\"invalid_token\", error_description=\"{description}\""
-            )),
-            Self::InsufficientScope(scope) => Some(format!(
-                "{realm}, error=\"insufficient_scope\", scope=\"{scope}\""
-            )),
-            Self::KeysUnavailable => None,
-        }
-    }
-
-    fn detail(&self) -> String {
-        match self {
-            Self::MissingToken => "A bearer access token is required".to_owned(),
-            Self::InvalidRequest(description) | Self::InvalidToken(description) => {
-                (*description).to_owned()
-            }
-            Self::InsufficientScope(scope) => {
-                format!("The access token lacks the {scope} scope")
-            }
-            Self::KeysUnavailable => {
-                "Access tokens cannot be checked yet; try again shortly".to_owned()
-            }
-        }
-    }
-}
-
-impl From<VerifyError> for BearerError {
-    fn from(error: VerifyError) -> Self {
-        match error {
-            VerifyError::Rejected(rejection) => Self::InvalidToken(rejection.description()),
-            VerifyError::KeysUnavailable => Self::KeysUnavailable,
-        }
-    }
-}
-
-impl ResponseError for BearerError {
+impl ResponseError for BearerProblem {
     fn status(&self) -> StatusCode {
-        match self {
-            Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        self.0.status()
     }
 
     fn as_response(&self) -> Response {
-        let mut response = Problem::new(self.status(), self.detail()).into_response();
-        let headers = response.headers_mut();
-        if let Some(challenge) = self.challenge().and_then(|c| HeaderValue::try_from(c).ok()) {
-            headers.insert(header::WWW_AUTHENTICATE, challenge);
-        }
-        if matches!(self, Self::KeysUnavailable) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        // RFC 6750 §5.4: responses about tokens must not be cached.
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let mut response = Problem::new(self.status(), self.0.description()).into_response();
+        response.headers_mut().extend(self.0.headers(REALM));
         response
     }
 }
@@ -202,16 +132,11 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Caller<S> {
                 StatusCode::INTERNAL_SERVER_ERROR,
             )
         })?;
-        let claims = authenticate(state, request.headers()).await?;
-        if !claims.scope.contains(S::SCOPE) {
-            tracing::debug!(
-                sub = %claims.sub,
-                required = %S::SCOPE,
-                granted = ?claims.scope.iter().collect::<Vec<_>>(),
-                "access token lacks the required scope"
-            );
-            return Err(BearerError::InsufficientScope(S::SCOPE).into());
-        }
+        let claims = state
+            .bearer
+            .authorize(request.headers(), &S::SCOPE.as_set())
+            .await
+            .map_err(BearerProblem)?;
         Ok(Self {
             claims,
             _scope: PhantomData,
@@ -219,144 +144,31 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Caller<S> {
     }
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Claims, BearerError> {
-    let token = match bearer_token(headers)? {
-        Ok(token) => token,
-        Err(rejection) => {
-            state.verifier.record(&rejection);
-            return Err(BearerError::InvalidToken(rejection.description()));
-        }
-    };
-    state
-        .verifier
-        .verify(token)
-        .await
-        .map_err(BearerError::from)
-}
-
-/// The token of an `Authorization: Bearer` header. The outer error is a request-level
-/// failure; the inner one a bad token that should be counted like any other.
-fn bearer_token(headers: &HeaderMap) -> Result<Result<&str, Rejection>, BearerError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(BearerError::MissingToken);
-    };
-    if values.next().is_some() {
-        return Err(BearerError::InvalidRequest(
-            "Send exactly one Authorization header",
-        ));
-    }
-    let bytes = value.as_bytes();
-    let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
-        Some(space) => (&bytes[..space], &bytes[space..]),
-        None => (bytes, &b""[..]),
-    };
-    // RFC 6750 §3.1: a request using another scheme "lacks any authentication information"
-    // as far as this scheme goes, so it gets the plain challenge.
-    if !scheme.eq_ignore_ascii_case(b"Bearer") {
-        return Err(BearerError::MissingToken);
-    }
-    let token = rest.trim_ascii();
-    if token.is_empty() {
-        return Ok(Err(Rejection::Malformed("empty bearer token")));
-    }
-    // RFC 6750 §2.1 b64token; anything else (spaces, quotes, non-ASCII) is not a token.
-    let is_b64token = token
-        .iter()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(b));
-    if !is_b64token {
-        return Ok(Err(Rejection::Malformed("not a b64token")));
-    }
-    match std::str::from_utf8(token) {
-        Ok(token) => Ok(Ok(token)),
-        Err(_) => Ok(Err(Rejection::Malformed("not a b64token"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use jwt_verifier::{Rejection, ScopeSet};
+    use poem::http::header;
+
     use super::*;
 
-    fn headers(values: &[&[u8]]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for value in values {
-            map.append(
-                header::AUTHORIZATION,
-                HeaderValue::from_bytes(value).unwrap(),
-            );
-        }
-        map
-    }
-
     #[test]
-    fn the_token_follows_the_bearer_scheme_in_any_case() {
+    fn answers_are_problems_with_the_posts_api_challenge() {
+        let response = BearerProblem(BearerError::InvalidToken(Rejection::Expired)).as_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
-            bearer_token(&headers(&[b"Bearer abc.def.ghi"])),
-            Ok(Ok("abc.def.ghi"))
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"posts-api\", error=\"invalid_token\", error_description=\"The access token expired\""
         );
-        assert_eq!(bearer_token(&headers(&[b"bearer  abc"])), Ok(Ok("abc")));
-    }
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(
+            response
+                .content_type()
+                .unwrap()
+                .starts_with("application/problem+json")
+        );
 
-    #[test]
-    fn no_header_or_another_scheme_is_a_missing_token() {
-        assert_eq!(
-            bearer_token(&HeaderMap::new()),
-            Err(BearerError::MissingToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&[b"Basic dXNlcjpwYXNz"])),
-            Err(BearerError::MissingToken)
-        );
-        assert_eq!(
-            bearer_token(&headers(&[b"Bearer2 x"])),
-            Err(BearerError::MissingToken)
-        );
-    }
-
-    #[test]
-    fn two_authorization_headers_are_a_bad_request() {
-        assert!(matches!(
-            bearer_token(&headers(&[b"Bearer a", b"Bearer b"])),
-            Err(BearerError::InvalidRequest(_))
-        ));
-    }
-
-    #[test]
-    fn tokens_outside_the_b64token_alphabet_are_rejected() {
-        for value in [
-            &b"Bearer"[..],
-            b"Bearer ",
-            b"Bearer a b",
-            b"Bearer \"a\"",
-            b"Bearer \xff\xfe",
-        ] {
-            assert!(
-                matches!(
-                    bearer_token(&headers(&[value])),
-                    Ok(Err(Rejection::Malformed(_)))
-                ),
-                "{value:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn challenges_follow_rfc_6750() {
-        assert_eq!(
-            BearerError::MissingToken.challenge().unwrap(),
-            "Bearer realm=\"posts-api\""
-        );
-        assert_eq!(
-            BearerError::InvalidToken("The access token is invalid")
-                .challenge()
-                .unwrap(),
-            "Bearer realm=\"posts-api\", error=\"invalid_token\", error_description=\"The access token is invalid\""
-        );
-        assert_eq!(
-            BearerError::InsufficientScope(Scope::PostsWrite)
-                .challenge()
-                .unwrap(),
-            "Bearer realm=\"posts-api\", error=\"insufficient_scope\", scope=\"posts:write\""
-        );
+        let scope = ScopeSet::parse("posts:write").unwrap();
+        let response = BearerProblem(BearerError::InsufficientScope(scope)).as_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
 }

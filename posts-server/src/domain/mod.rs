@@ -11,4 +11,4 @@ pub use cursor::{Cursor, CursorError, PageLimit, PageLimitError};
 pub use post_body::{PostBody, PostBodyError};
 pub use post_id::PostId;
 pub use post_title::{PostTitle, PostTitleError};
-pub use scope::{Scope, ScopeSet, ScopeSetError};
+pub use scope::Scope;

@@ -1,33 +1,42 @@
-//! Reading key sets: JWKS documents (RFC 7517), single PEM public keys, and the HTTP
-//! caching headers that say how long a fetched set stays fresh.
+//! Reading key sets: fetching a JWKS document (RFC 7517) or reading a file (a JWKS or a
+//! single PEM public key), within a size limit, and the HTTP caching headers that say how
+//! long a fetched set stays fresh.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, StatusCode, header};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey};
-use poem::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
+use url::Url;
 
 /// Verification keys by kid.
-pub type KeyMap = HashMap<String, Arc<DecodingKey>>;
+pub(crate) type KeyMap = HashMap<String, Arc<DecodingKey>>;
 
 /// A key set larger than this is refused: a real one holds a handful of keys.
 pub const MAX_JWKS_BYTES: usize = 1024 * 1024;
 /// RSA keys shorter than this are skipped (RFC 7518 §3.3 requires 2048 bits).
 const MIN_RSA_BITS: usize = 2048;
 
-/// Why the key set could not be (re)loaded.
+/// Why the key set could not be (re)loaded, or the cache not be built.
+///
+/// The HTTP client's own errors are kept as [`std::error::Error::source`] only, so that the
+/// client library is not part of this crate's API.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JwksError {
     /// Network failure or timeout.
     #[error("cannot fetch the key set")]
-    Fetch(#[from] reqwest::Error),
+    Fetch(#[source] BoxError),
+    /// The HTTP client for the key set cannot be built (no TLS roots, say).
+    #[error("cannot build the HTTP client for the key set")]
+    Client(#[source] BoxError),
     /// The endpoint answered with an error status.
     #[error("the key set endpoint answered {0}")]
     Status(StatusCode),
@@ -54,10 +63,13 @@ pub enum JwksError {
     NoUsableKeys,
 }
 
+/// A boxed error source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The usable keys of a JWKS document (RFC 7517), by kid. Keys that are not RSA signing
 /// keys for RS256, lack a kid, or are shorter than 2048 bits are skipped, not fatal: the
 /// set may legitimately carry keys for other consumers.
-pub fn parse_jwks(bytes: &[u8]) -> Result<KeyMap, JwksError> {
+pub(crate) fn parse_jwks(bytes: &[u8]) -> Result<KeyMap, JwksError> {
     #[derive(Deserialize)]
     struct RawSet {
         keys: Vec<serde_json::Value>,
@@ -113,7 +125,7 @@ fn rsa_key(n: &str, e: &str) -> Result<DecodingKey, &'static str> {
 
 /// A single RSA public key in PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`). Its kid is its RFC 7638
 /// SHA-256 thumbprint, which is how the auth server names its keys.
-pub fn parse_pem(bytes: &[u8]) -> Result<KeyMap, JwksError> {
+pub(crate) fn parse_pem(bytes: &[u8]) -> Result<KeyMap, JwksError> {
     let text = std::str::from_utf8(bytes).map_err(|_| JwksError::Pem("not UTF-8".to_owned()))?;
     if !text.contains("-----BEGIN PUBLIC KEY-----")
         && !text.contains("-----BEGIN RSA PUBLIC KEY-----")
@@ -136,7 +148,7 @@ pub fn parse_pem(bytes: &[u8]) -> Result<KeyMap, JwksError> {
 }
 
 /// `Cache-Control: max-age` minus `Age` (RFC 9111 §4.2.3); `no-store`/`no-cache` count as 0.
-pub fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
     let mut max_age = None;
     for value in headers.get_all(header::CACHE_CONTROL) {
         let Ok(value) = value.to_str() else { continue };
@@ -158,9 +170,60 @@ pub fn cache_max_age(headers: &HeaderMap) -> Option<Duration> {
     max_age.map(|seconds| Duration::from_secs(seconds.saturating_sub(age)))
 }
 
+fn fetch_error(error: reqwest::Error) -> JwksError {
+    JwksError::Fetch(error.into())
+}
+
+pub(crate) async fn fetch_remote(
+    client: &reqwest::Client,
+    url: &Url,
+) -> Result<(KeyMap, Option<Duration>), JwksError> {
+    let mut response = client
+        .get(url.clone())
+        .header(header::ACCEPT, "application/jwk-set+json, application/json")
+        .send()
+        .await
+        .map_err(fetch_error)?;
+    if !response.status().is_success() {
+        return Err(JwksError::Status(response.status()));
+    }
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+    {
+        return Err(JwksError::TooLarge);
+    }
+    let max_age = cache_max_age(response.headers());
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(fetch_error)? {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(JwksError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((parse_jwks(&body)?, max_age))
+}
+
+pub(crate) async fn read_file(path: &Path) -> Result<KeyMap, JwksError> {
+    let file_error = |source| JwksError::File {
+        path: path.to_owned(),
+        source,
+    };
+    let metadata = tokio::fs::metadata(path).await.map_err(file_error)?;
+    if metadata.len() > MAX_JWKS_BYTES as u64 {
+        return Err(JwksError::TooLarge);
+    }
+    let bytes = tokio::fs::read(path).await.map_err(file_error)?;
+    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+        parse_pem(&bytes)
+    } else {
+        parse_jwks(&bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use poem::http::HeaderValue;
+    use http::HeaderValue;
 
     use super::*;
 

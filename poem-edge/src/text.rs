@@ -1,7 +1,8 @@
 //! A JSON string field that is only ever a JSON string.
 //!
 //! poem-openapi's `String` also accepts numbers and booleans (`{"title": 1}` would become
-//! the title "1"); a client sending the wrong type has a bug we should report, not hide.
+//! the title "1", `{"password": 12345678}` the password "12345678"); a client sending the
+//! wrong type has a bug we should report, not hide.
 
 use std::borrow::Cow;
 
@@ -9,7 +10,8 @@ use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
-/// A string from a JSON request body; any other JSON type is a 400.
+/// A string from a JSON request body. Any other JSON type is a payload parse error, which
+/// both servers answer with 422 like any other body of the wrong shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text(pub String);
 
@@ -51,5 +53,33 @@ impl ParseFromJSON for Text {
 impl ToJSON for Text {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.0.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_a_json_string_is_text() {
+        assert_eq!(
+            Text::parse_from_json(Some(json!("hello"))).ok(),
+            Some(Text("hello".to_owned()))
+        );
+        for value in [
+            json!(1),
+            json!(true),
+            json!(null),
+            json!(["a"]),
+            json!({"a": "b"}),
+        ] {
+            assert!(
+                Text::parse_from_json(Some(value.clone())).is_err(),
+                "{value}"
+            );
+        }
+        assert!(Text::parse_from_json(None).is_err());
     }
 }

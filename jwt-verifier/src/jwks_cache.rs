@@ -5,45 +5,62 @@
 //! already serves, and an unknown `kid` refetches at most once per cooldown however many
 //! tokens carry random kids.
 
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
-use poem::http::header;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use super::jwks::{JwksError, KeyMap, MAX_JWKS_BYTES, cache_max_age, parse_jwks, parse_pem};
-use crate::config::{JwksSettings, KeySourceSetting};
-use crate::error::error_chain;
-use crate::metrics::{FetchLabels, Metrics};
+use crate::jwks::{JwksError, KeyMap, fetch_remote, read_file};
+use crate::observer::{FetchTrigger, Observer};
 
 /// Longest wait between refreshes, whatever `max-age` says.
 const MAX_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// Longest wait between retries after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// A shared, cheaply cloned handle on the key set.
+/// Where the verification keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A JWKS endpoint (RFC 7517), such as `{issuer}/.well-known/jwks.json`.
+    Url(Url),
+    /// A local file: a JWKS document, or one RSA public key in PEM (`PUBLIC KEY` or
+    /// `RSA PUBLIC KEY`) whose kid is taken to be its RFC 7638 SHA-256 thumbprint. No
+    /// network is needed at all.
+    File(PathBuf),
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url(url) => write!(f, "{url}"),
+            Self::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+/// A shared, cheaply cloned handle on the key set. Clones share one set, one refresher
+/// and one unknown-kid cooldown.
 #[derive(Clone)]
 pub struct JwksCache {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    source: KeySource,
+    source: Source,
     keys: RwLock<Option<Arc<KeySet>>>,
     // Held during an unknown-kid refetch (single flight); holds when the last one started.
     refetch_gate: tokio::sync::Mutex<Option<Instant>>,
     cooldown: Duration,
     refresh: Duration,
     retry: Duration,
-    fetches: Family<FetchLabels, Counter>,
+    observer: Arc<dyn Observer>,
 }
 
-enum KeySource {
+enum Source {
     Remote { client: reqwest::Client, url: Url },
     File(PathBuf),
 }
@@ -53,8 +70,108 @@ struct KeySet {
     loaded_at: Instant,
 }
 
+impl fmt::Debug for JwksCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.inner.source {
+            Source::Remote { url, .. } => KeySource::Url(url.clone()),
+            Source::File(path) => KeySource::File(path.clone()),
+        };
+        f.debug_struct("JwksCache")
+            .field("source", &source)
+            .field("key_count", &self.key_count())
+            .field("age", &self.age())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of a [`JwksCache`], from [`JwksCache::builder`].
+#[must_use]
+pub struct JwksCacheBuilder {
+    source: KeySource,
+    refresh: Duration,
+    cooldown: Duration,
+    fetch_timeout: Duration,
+    retry: Duration,
+    user_agent: String,
+    observer: Arc<dyn Observer>,
+}
+
+impl JwksCacheBuilder {
+    /// How often to refresh when the key set's response carries no `Cache-Control:
+    /// max-age` (default 10 minutes). File sources are re-read this often.
+    pub fn refresh(mut self, interval: Duration) -> Self {
+        self.refresh = interval;
+        self
+    }
+
+    /// Minimum time between refetches triggered by an unknown `kid` (default 30 s); also
+    /// the floor for `max-age`, so a misconfigured server cannot make the cache poll it in
+    /// a loop.
+    pub fn cooldown(mut self, cooldown: Duration) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// Time limit for one fetch (default 5 s).
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// First retry delay after a failed fetch (default 1 s); it doubles up to one minute,
+    /// or the refresh interval if that is shorter.
+    pub fn retry(mut self, delay: Duration) -> Self {
+        self.retry = delay;
+        self
+    }
+
+    /// The `User-Agent` of fetches (default `jwt-verifier/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Who hears about fetches and, through every [`TokenVerifier`](crate::TokenVerifier)
+    /// built on this cache, about refused tokens (default: nobody).
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// A cache with nothing loaded yet; call [`JwksCache::load`] or
+    /// [`JwksCache::spawn_refresher`].
+    pub fn build(self) -> Result<JwksCache, JwksError> {
+        let source = match self.source {
+            KeySource::File(path) => Source::File(path),
+            KeySource::Url(url) => {
+                let client = reqwest::Client::builder()
+                    .timeout(self.fetch_timeout)
+                    .connect_timeout(self.fetch_timeout)
+                    .redirect(reqwest::redirect::Policy::limited(3))
+                    // Fetches are minutes apart; a pooled connection would only go stale.
+                    .pool_max_idle_per_host(0)
+                    .user_agent(self.user_agent)
+                    .build()
+                    .map_err(|error| JwksError::Client(error.into()))?;
+                Source::Remote { client, url }
+            }
+        };
+        Ok(JwksCache {
+            inner: Arc::new(Inner {
+                source,
+                keys: RwLock::new(None),
+                refetch_gate: tokio::sync::Mutex::new(None),
+                cooldown: self.cooldown,
+                refresh: self.refresh,
+                retry: self.retry.max(Duration::from_millis(10)),
+                observer: self.observer,
+            }),
+        })
+    }
+}
+
 /// The answer to "which key has this kid?".
-pub enum KeyLookup {
+pub(crate) enum KeyLookup {
     /// The key to verify with.
     Found(Arc<DecodingKey>),
     /// A key set is loaded but has no such kid, even after a refetch (or within cooldown).
@@ -64,65 +181,53 @@ pub enum KeyLookup {
 }
 
 impl JwksCache {
-    /// A cache with nothing loaded yet; call [`JwksCache::load`] or
-    /// [`JwksCache::spawn_refresher`].
-    pub fn new(
-        source: KeySourceSetting,
-        settings: &JwksSettings,
-        metrics: &Metrics,
-    ) -> Result<Self, reqwest::Error> {
-        let source = match source {
-            KeySourceSetting::File(path) => KeySource::File(path),
-            KeySourceSetting::Url(url) => {
-                let client = reqwest::Client::builder()
-                    .timeout(settings.fetch_timeout)
-                    .connect_timeout(settings.fetch_timeout)
-                    .redirect(reqwest::redirect::Policy::limited(3))
-                    // Fetches are minutes apart; a pooled connection would only go stale.
-                    .pool_max_idle_per_host(0)
-                    .user_agent(concat!("posts-server/", env!("CARGO_PKG_VERSION")))
-                    .build()?;
-                KeySource::Remote { client, url }
-            }
-        };
-        Ok(Self {
-            inner: Arc::new(Inner {
-                source,
-                keys: RwLock::new(None),
-                refetch_gate: tokio::sync::Mutex::new(None),
-                cooldown: settings.cooldown,
-                refresh: settings.refresh,
-                retry: settings.retry.max(Duration::from_millis(10)),
-                fetches: metrics.jwks_fetches.clone(),
-            }),
-        })
+    /// Settings for a cache of the keys at `source`, with the defaults of
+    /// [`JwksCacheBuilder`].
+    pub fn builder(source: KeySource) -> JwksCacheBuilder {
+        JwksCacheBuilder {
+            source,
+            refresh: Duration::from_secs(600),
+            cooldown: Duration::from_secs(30),
+            fetch_timeout: Duration::from_secs(5),
+            retry: Duration::from_secs(1),
+            user_agent: concat!("jwt-verifier/", env!("CARGO_PKG_VERSION")).to_owned(),
+            observer: Arc::new(()),
+        }
     }
 
-    /// Whether the keys come from a local file (loaded before serving) rather than a URL.
+    /// Whether the keys come from a local file rather than a URL. A file is best loaded
+    /// before serving, so that a broken one stops the service at once.
     pub fn is_file_backed(&self) -> bool {
-        matches!(self.inner.source, KeySource::File(_))
+        matches!(self.inner.source, Source::File(_))
     }
 
     /// Fetches (or reads) the key set now and installs it; on failure the previous set
     /// stays. Returns the `max-age` the server asked for, if any.
-    pub async fn load(&self, trigger: &'static str) -> Result<Option<Duration>, JwksError> {
+    pub async fn load(&self) -> Result<Option<Duration>, JwksError> {
+        self.load_for(FetchTrigger::Startup).await
+    }
+
+    async fn load_for(&self, trigger: FetchTrigger) -> Result<Option<Duration>, JwksError> {
         let result = match &self.inner.source {
-            KeySource::Remote { client, url } => fetch_remote(client, url).await,
-            KeySource::File(path) => read_file(path).await.map(|keys| (keys, None)),
+            Source::Remote { client, url } => fetch_remote(client, url).await,
+            Source::File(path) => read_file(path).await.map(|keys| (keys, None)),
         };
-        let outcome = if result.is_ok() { "success" } else { "failure" };
         self.inner
-            .fetches
-            .get_or_create(&FetchLabels { trigger, outcome })
-            .inc();
+            .observer
+            .key_set_fetched(trigger, result.as_ref().map(|(keys, _)| keys.len()));
         let (keys, max_age) = result?;
         self.install(keys);
         Ok(max_age)
     }
 
+    pub(crate) fn observer(&self) -> &dyn Observer {
+        &*self.inner.observer
+    }
+
     /// Keeps the key set fresh until the task is aborted: first load after `first_delay`,
     /// then again when `max-age` (or the refresh interval) runs out, and after a failure
-    /// with exponential backoff.
+    /// with exponential backoff. Needs a Tokio runtime; dropping the handle does not stop
+    /// the task, aborting it does.
     pub fn spawn_refresher(&self, first_delay: Duration) -> JoinHandle<()> {
         let cache = self.clone();
         tokio::spawn(async move {
@@ -130,7 +235,7 @@ impl JwksCache {
             let mut backoff = cache.inner.retry;
             let max_backoff = cache.inner.refresh.min(MAX_BACKOFF).max(cache.inner.retry);
             loop {
-                let wait = match cache.load("background").await {
+                let wait = match cache.load_for(FetchTrigger::Background).await {
                     Ok(max_age) => {
                         backoff = cache.inner.retry;
                         cache.next_refresh(max_age)
@@ -143,7 +248,7 @@ impl JwksCache {
                             "cannot refresh the key set; keeping the last good one"
                         );
                         let wait = backoff;
-                        backoff = (backoff * 2).min(max_backoff);
+                        backoff = backoff.saturating_mul(2).min(max_backoff);
                         wait
                     }
                 };
@@ -169,7 +274,7 @@ impl JwksCache {
 
     /// The key with this kid. An unknown kid refetches the set, at most once per cooldown
     /// and one fetch at a time; everyone waiting on that fetch uses its result.
-    pub async fn key_for(&self, kid: &str) -> KeyLookup {
+    pub(crate) async fn key_for(&self, kid: &str) -> KeyLookup {
         if let Some(key) = self.lookup(kid) {
             return KeyLookup::Found(key);
         }
@@ -182,7 +287,7 @@ impl JwksCache {
             return self.miss();
         }
         *last_refetch = Some(Instant::now());
-        if let Err(error) = self.load("unknown_kid").await {
+        if let Err(error) = self.load_for(FetchTrigger::UnknownKid).await {
             tracing::warn!(error = %error_chain(&error), "cannot refetch the key set for an unknown kid");
         }
         drop(last_refetch);
@@ -244,48 +349,10 @@ impl JwksCache {
     }
 }
 
-async fn fetch_remote(
-    client: &reqwest::Client,
-    url: &Url,
-) -> Result<(KeyMap, Option<Duration>), JwksError> {
-    let mut response = client
-        .get(url.clone())
-        .header(header::ACCEPT, "application/jwk-set+json, application/json")
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        return Err(JwksError::Status(response.status()));
-    }
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
-    {
-        return Err(JwksError::TooLarge);
-    }
-    let max_age = cache_max_age(response.headers());
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            return Err(JwksError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((parse_jwks(&body)?, max_age))
-}
-
-async fn read_file(path: &Path) -> Result<KeyMap, JwksError> {
-    let file_error = |source| JwksError::File {
-        path: path.to_owned(),
-        source,
-    };
-    let metadata = tokio::fs::metadata(path).await.map_err(file_error)?;
-    if metadata.len() > MAX_JWKS_BYTES as u64 {
-        return Err(JwksError::TooLarge);
-    }
-    let bytes = tokio::fs::read(path).await.map_err(file_error)?;
-    if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-        parse_pem(&bytes)
-    } else {
-        parse_jwks(&bytes)
-    }
+/// `error: cause: cause...`, for logs.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(error), |error| error.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
