@@ -121,6 +121,7 @@ start_servers() {
         AUTH_LOGIN_MAX_FAILURES="${AUTH_LOGIN_MAX_FAILURES:-1000000}"
         AUTH_LOGIN_IP_BUDGET="${AUTH_LOGIN_IP_BUDGET:-1000000}"
         AUTH_CORS_ORIGINS="${AUTH_CORS_ORIGINS:-$POSTS_URL}"
+        AUTH_POSTS_WEB_REDIRECT_URIS="${AUTH_POSTS_WEB_REDIRECT_URIS:-$POSTS_URL/docs/oauth-receiver.html}"
     )
     log "auth-server  $AUTH_URL  (log $WORK_DIR/auth.log)"
     (cd "$WORK_DIR" && exec env "${AUTH_ENV[@]}" "$BIN_DIR/auth-server" >"$WORK_DIR/auth.log" 2>&1) &
@@ -135,6 +136,7 @@ start_servers() {
         export POSTS_ISSUER="$AUTH_URL"
         export POSTS_JWKS_URL="$AUTH_URL/.well-known/jwks.json"
         export POSTS_TOKEN_URL="$AUTH_URL/oauth/token"
+        export POSTS_AUTHORIZE_URL="$AUTH_URL/oauth/authorize"
         exec "$BIN_DIR/posts-server" >"$WORK_DIR/posts.log" 2>&1
     ) &
     SERVER_PIDS+=($!)

@@ -11,10 +11,12 @@
 // failures go; default a new temp dir), E2E_SUMMARY_FILE (write the summary line there
 // instead of printing it).
 //
-// 1. posts-server /docs: Authorize -> OAuth2 password flow form -> e-mail + password of a
-//    user signed up here -> Authorize; then GET /posts/me -> Try it out -> Execute -> 200
-//    with the post created for that user.
-// 2. auth-server /docs: Authorize -> its own OAuth2 password flow form (e-mail and
+// 1. posts-server /docs: Authorize -> the authorization-code flow (with PKCE, as the
+//    public client posts-web, prefilled) -> Authorize -> the auth server's sign-in page in
+//    Swagger's popup -> e-mail + password -> the popup lands on Swagger's receiver page and
+//    closes; then GET /posts/me -> Try it out -> Execute -> 200 with the user's post.
+// 2. posts-server /docs: the same with the legacy OAuth2 password flow form.
+// 3. auth-server /docs: Authorize -> its own OAuth2 password flow form (e-mail and
 //    password again) or, if its document offers an HTTP bearer scheme instead, paste an
 //    access token got with the API -> Authorize; then GET /users/me -> Try it out ->
 //    Execute -> 200 with that user's e-mail.
@@ -157,35 +159,73 @@ async function tryItOut(page, method, path) {
 
 // --- the two scenarios -------------------------------------------------------------------
 
-// The OAuth2 password flow form: e-mail as username, the password, every scope, then
-// the flow's "Authorize" button. Returns once Swagger holds a token.
-async function authorizeWithPassword(dialog, user) {
-  await dialog.locator("#oauth_username").fill(user.email);
-  await dialog.locator("#oauth_password").fill(user.password);
-  const selectAll = dialog.getByText("select all", { exact: true });
-  if (await selectAll.count()) {
-    await selectAll.first().click();
-  } else {
-    for (const box of await dialog.locator('input[type="checkbox"]').all()) await box.check();
-  }
-  // The flow's "Authorize" button (accessible name "Apply given OAuth2 credentials").
-  await dialog.getByRole("button", { name: "Apply given OAuth2 credentials" }).click();
-  // Swagger shows "Logout" ("Remove authorization") once the token endpoint answered
-  // with a token, and an error block when it did not.
+// One OAuth2 flow's block of the Authorize dialog (the dialog lists one per flow, headed
+// "oauth2 (OAuth2, <flow>)"; its inputs are gone once it is authorized).
+function flowBlock(dialog, flow) {
+  const heading = dialog.page().locator("h4", { hasText: `OAuth2, ${flow}` });
+  return dialog.locator(".auth-container", { has: heading });
+}
+
+// Swagger shows "Logout" ("Remove authorization") once the token endpoint answered with a
+// token, and an error block when it did not.
+async function awaitAuthorized(flow, name) {
   const outcome = await Promise.race([
-    dialog
+    flow
       .getByRole("button", { name: "Remove authorization" })
       .waitFor()
       .then(() => "authorized"),
-    dialog
+    flow
       .locator(".errors")
       .waitFor()
       .then(() => "error"),
   ]);
   if (outcome !== "authorized") {
-    const errors = await dialog.locator(".errors").innerText();
-    throw new Error(`Swagger's password flow did not authorize: ${errors.trim()}`);
+    const errors = await flow.locator(".errors").innerText();
+    throw new Error(`Swagger's ${name} did not authorize: ${errors.trim()}`);
   }
+}
+
+// The OAuth2 password flow form: e-mail as username, the password, every scope, then
+// the flow's "Authorize" button. Returns once Swagger holds a token.
+async function authorizeWithPassword(dialog, user) {
+  const flow = flowBlock(dialog, "password");
+  await flow.locator("#oauth_username").fill(user.email);
+  await flow.locator("#oauth_password").fill(user.password);
+  const selectAll = flow.getByText("select all", { exact: true });
+  if (await selectAll.count()) {
+    await selectAll.first().click();
+  } else {
+    for (const box of await flow.locator('input[type="checkbox"]').all()) await box.check();
+  }
+  // The flow's "Authorize" button (accessible name "Apply given OAuth2 credentials").
+  await flow.getByRole("button", { name: "Apply given OAuth2 credentials" }).click();
+  await awaitAuthorized(flow, "password flow");
+}
+
+// The authorization-code flow: Swagger opens the auth server's sign-in page in a popup;
+// a person signs in there; the popup lands on Swagger's receiver page, hands the code to
+// this window and closes, and Swagger exchanges the code (with the PKCE verifier) itself.
+async function authorizeWithCode(page, dialog, user, transcript) {
+  const flow = flowBlock(dialog, "authorizationCode");
+  const clientId = await flow.locator("#client_id_authorizationCode").inputValue();
+  if (clientId !== "posts-web") throw new Error(`client_id is "${clientId}", not posts-web`);
+  const [popup] = await Promise.all([
+    page.waitForEvent("popup"),
+    flow.getByRole("button", { name: "Apply given OAuth2 credentials" }).click(),
+  ]);
+  watch(popup, "sign-in popup", transcript);
+  await popup.waitForLoadState();
+  const signIn = new URL(popup.url());
+  if (signIn.pathname !== "/login") {
+    throw new Error(`the popup opened ${popup.url()}, not the sign-in page`);
+  }
+  await popup.locator("#username").fill(user.email);
+  await popup.locator("#password").fill(user.password);
+  await Promise.all([
+    popup.waitForEvent("close", { timeout: ACTION_TIMEOUT }),
+    popup.getByRole("button", { name: "Sign in" }).click(),
+  ]);
+  await awaitAuthorized(flow, "authorization-code flow");
 }
 
 // The HTTP bearer form: paste the token, then "Authorize".
@@ -212,6 +252,23 @@ async function authorize(page, data) {
   }
   await closeDialog(dialog);
   return how;
+}
+
+async function postsServerCodeFlow(context, data, transcript) {
+  const page = await context.newPage();
+  watch(page, "posts-docs", transcript);
+  await openDocs(page, POSTS_URL);
+  const dialog = await openAuthorizeDialog(page);
+  await authorizeWithCode(page, dialog, data.user, transcript);
+  await closeDialog(dialog);
+
+  const { status, body } = await tryItOut(page, "GET", "/posts/me");
+  if (status !== "200") throw new Error(`GET /posts/me answered ${status}: ${body}`);
+  if (!body.includes(data.post.title)) {
+    throw new Error(`GET /posts/me answered 200 without the user's post: ${body}`);
+  }
+  log(`posts-server (authorization code + PKCE, sign-in page): GET /posts/me -> 200`);
+  return page;
 }
 
 async function postsServerDocs(context, data, transcript) {
@@ -272,6 +329,7 @@ async function main() {
     context.setDefaultTimeout(ACTION_TIMEOUT);
 
     for (const [name, scenario] of [
+      ["posts-server Swagger: authorization code + PKCE, GET /posts/me", postsServerCodeFlow],
       ["posts-server Swagger: Authorize, GET /posts/me", postsServerDocs],
       ["auth-server Swagger: Authorize, GET /users/me", authServerDocs],
     ]) {

@@ -139,6 +139,10 @@ pub struct TokenSettings {
     /// (default `{issuer}/oauth/token`).
     #[arg(long, env = "POSTS_TOKEN_URL", global = true)]
     pub token_url: Option<Url>,
+    /// The auth server's authorization endpoint, used by Swagger UI's authorization-code
+    /// flow (default `{issuer}/oauth/authorize`).
+    #[arg(long, env = "POSTS_AUTHORIZE_URL", global = true)]
+    pub authorize_url: Option<Url>,
 }
 
 /// Where the verification keys come from and how they are cached.
@@ -195,12 +199,18 @@ pub enum LogFormat {
 impl TokenSettings {
     /// The token endpoint Swagger UI should call.
     pub fn token_url(&self) -> Result<Url, url::ParseError> {
-        match &self.token_url {
+        self.auth_server_url(&self.token_url, "/oauth/token")
+    }
+
+    /// The authorization endpoint Swagger UI should send the browser to.
+    pub fn authorize_url(&self) -> Result<Url, url::ParseError> {
+        self.auth_server_url(&self.authorize_url, "/oauth/authorize")
+    }
+
+    fn auth_server_url(&self, set: &Option<Url>, path: &str) -> Result<Url, url::ParseError> {
+        match set {
             Some(url) => Ok(url.clone()),
-            None => Url::parse(&format!(
-                "{}/oauth/token",
-                self.issuer.trim_end_matches('/')
-            )),
+            None => Url::parse(&format!("{}{path}", self.issuer.trim_end_matches('/'))),
         }
     }
 }

@@ -75,8 +75,12 @@ impl Application {
         };
 
         let token_url = settings.token.token_url().context("the token URL")?;
+        let authorize_url = settings
+            .token
+            .authorize_url()
+            .context("the authorization URL")?;
         let service = api::service();
-        let docs = ApiDocs::build(&service, &token_url)?;
+        let docs = ApiDocs::build(&service, &token_url, &authorize_url).await?;
         let routes = docs
             .routes()
             .nest("/", service.into_endpoint())

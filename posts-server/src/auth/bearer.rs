@@ -26,6 +26,8 @@ pub const SECURITY_SCHEME: &str = "oauth2";
 /// Stand-in `tokenUrl` compiled into the document; `docs` swaps in the configured token
 /// endpoint at start-up.
 pub const TOKEN_URL_PLACEHOLDER: &str = "/oauth/token";
+/// Stand-in `authorizationUrl`, swapped for the configured authorization endpoint.
+pub const AUTHORIZE_URL_PLACEHOLDER: &str = "/oauth/authorize";
 
 /// An RFC 6750 answer with an RFC 9457 body, like every other error of this API.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +112,13 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Caller<S> {
                         scopes: Scope::meta(),
                     }),
                     client_credentials: None,
-                    authorization_code: None,
+                    // The browser sign-in: code + PKCE as the public client posts-web.
+                    authorization_code: Some(MetaOAuthFlow {
+                        authorization_url: Some(AUTHORIZE_URL_PLACEHOLDER),
+                        token_url: Some(TOKEN_URL_PLACEHOLDER),
+                        refresh_url: None,
+                        scopes: Scope::meta(),
+                    }),
                 }),
                 openid_connect_url: None,
             },

@@ -103,9 +103,49 @@ async fn the_token_endpoint_defaults_to_the_issuers() {
 
     let document: Value = app.get_openapi().await.json().await.unwrap();
 
+    let flows = &document["components"]["securitySchemes"]["oauth2"]["flows"];
     assert_eq!(
-        document["components"]["securitySchemes"]["oauth2"]["flows"]["password"]["tokenUrl"],
+        flows["password"]["tokenUrl"],
         "http://127.0.0.1:8000/oauth/token"
+    );
+    assert_eq!(
+        flows["authorizationCode"]["authorizationUrl"],
+        "http://127.0.0.1:8000/oauth/authorize"
+    );
+}
+
+#[tokio::test]
+async fn swagger_offers_the_authorization_code_flow_with_pkce_as_posts_web() {
+    let app = spawn_app_with(|settings| {
+        settings.token.authorize_url =
+            Some("https://auth.example.com/oauth/authorize".parse().unwrap());
+        settings.token.token_url = Some("https://auth.example.com/oauth/token".parse().unwrap());
+    })
+    .await;
+
+    let document: Value = app.get_openapi().await.json().await.unwrap();
+    let code = &document["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"];
+    assert_eq!(
+        code["authorizationUrl"],
+        "https://auth.example.com/oauth/authorize"
+    );
+    assert_eq!(code["tokenUrl"], "https://auth.example.com/oauth/token");
+    assert!(code["scopes"]["posts:read"].is_string());
+
+    let html = app.get_docs().await.text().await.unwrap();
+    assert!(html.contains(r#"clientId: "posts-web""#), "initOAuth");
+    assert!(html.contains("usePkceWithAuthorizationCodeGrant: true"));
+    // The page that receives the code in Swagger's sign-in popup.
+    let receiver = reqwest::get(format!("{}/docs/oauth-receiver.html", app.address))
+        .await
+        .unwrap();
+    assert_eq!(receiver.status(), StatusCode::OK);
+    assert!(
+        receiver
+            .text()
+            .await
+            .unwrap()
+            .contains("swaggerUIRedirectOauth2")
     );
 }
 

@@ -61,6 +61,7 @@ pub fn test_settings(database_url: &str, jwks_url: Option<String>) -> Settings {
             audience: AUDIENCE.to_owned(),
             leeway: Duration::from_secs(30),
             token_url: None,
+            authorize_url: None,
         },
         jwks: JwksSettings {
             url: jwks_url.map(|url| url.parse().expect("JWKS URL")),
