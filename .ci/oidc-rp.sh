@@ -83,23 +83,27 @@ wait_ready "auth-server (https issuer)" "$HTTPS_AUTH_URL" "$!" "$WORK_DIR/auth-h
 export RP_REDIRECT_URI="http://127.0.0.1:9/oidc-rp/callback"
 export RP_POST_LOGOUT_REDIRECT_URI="http://127.0.0.1:9/oidc-rp/signed-out"
 json_field() { "$PYTHON" -c "import json, sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
-create_client() { # client_id [extra args...]; prints the secret of a confidential client
-    local id="$1"
-    shift
+create_client() { # client_id scopes [extra args...]; prints {"client_id","client_secret"?}
+    local id="$1" scopes="$2"
+    shift 2
     auth_admin clients create "$id" "$@" \
         --grants authorization_code,refresh_token \
-        --scopes "openid profile email" \
+        --scopes "$scopes" \
         --redirect-uri "$RP_REDIRECT_URI" \
         --post-logout-redirect-uri "$RP_POST_LOGOUT_REDIRECT_URI"
 }
 # Each library gets a confidential and a public client; one of each pair is not trusted,
-# so that the consent page is part of the walk.
+# so that the consent page is part of the walk. node-confidential may also ask for an API
+# scope, so that consent for a scope not yet allowed is asked again.
 export NODE_CONFIDENTIAL_ID=node-confidential NODE_PUBLIC_ID=node-public
 export PY_CONFIDENTIAL_ID=py-confidential PY_PUBLIC_ID=py-public
-NODE_CONFIDENTIAL_SECRET="$(create_client node-confidential --confidential --name "Node RP" | json_field client_secret)"
-create_client node-public --trusted >/dev/null
-PY_CONFIDENTIAL_SECRET="$(create_client py-confidential --confidential --trusted | json_field client_secret)"
-create_client py-public --name "Python RP" >/dev/null
+oidc_scopes="openid profile email"
+NODE_CONFIDENTIAL_SECRET="$(create_client node-confidential "$oidc_scopes posts:read" \
+    --confidential --name "Node RP" | json_field client_secret)"
+create_client node-public "$oidc_scopes" --trusted >/dev/null
+PY_CONFIDENTIAL_SECRET="$(create_client py-confidential "$oidc_scopes" --confidential --trusted |
+    json_field client_secret)"
+create_client py-public "$oidc_scopes" --name "Python RP" >/dev/null
 export NODE_CONFIDENTIAL_SECRET PY_CONFIDENTIAL_SECRET
 log "registered node-confidential, node-public (trusted), py-confidential (trusted), py-public"
 
@@ -108,7 +112,7 @@ export RP_PASSWORD="correct horse battery staple"
 RP_USER_ID="$(curl -fsS -X POST "$AUTH_URL/users" -H 'Content-Type: application/json' \
     --data "{\"email\":\"$RP_EMAIL\",\"password\":\"$RP_PASSWORD\",\"full_name\":\"Relying Party\"}" |
     json_field id)"
-export RP_USER_ID AUTH_URL
+export RP_USER_ID AUTH_URL POSTS_URL
 log "signed up $RP_EMAIL ($RP_USER_ID)"
 
 # --- the relying parties ----------------------------------------------------------------------

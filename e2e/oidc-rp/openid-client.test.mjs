@@ -10,10 +10,12 @@
 //
 // Expects (.ci/oidc-rp.sh sets them):
 //   AUTH_URL                      the issuer, e.g. http://127.0.0.1:8000
+//   POSTS_URL                     posts-server, which accepts this issuer's access tokens
 //   RP_EMAIL, RP_PASSWORD         a signed-up user
 //   RP_USER_ID                    that user's id (the expected `sub`)
 //   NODE_CONFIDENTIAL_ID, NODE_CONFIDENTIAL_SECRET
-//                                 a confidential client, not trusted (consent is shown)
+//                                 a confidential client, not trusted (consent is shown),
+//                                 with the scopes openid profile email posts:read
 //   NODE_PUBLIC_ID                a public client, trusted (no consent page)
 //   RP_REDIRECT_URI, RP_POST_LOGOUT_REDIRECT_URI
 //                                 registered for both clients
@@ -26,6 +28,7 @@ import { appendFileSync } from "node:fs";
 import * as client from "openid-client";
 
 const AUTH_URL = requireEnv("AUTH_URL").replace(/\/+$/, "");
+const POSTS_URL = requireEnv("POSTS_URL").replace(/\/+$/, "");
 const EMAIL = requireEnv("RP_EMAIL");
 const PASSWORD = requireEnv("RP_PASSWORD");
 const USER_ID = requireEnv("RP_USER_ID");
@@ -384,6 +387,30 @@ const tests = [
         return;
       }
       throw new Error("an ID token with a bad signature was accepted");
+    },
+  ],
+  [
+    "new-scope",
+    "prompt-none",
+    "a scope not yet allowed: prompt=none gives consent_required; then only the consent page; the access token works at posts-server",
+    async () => {
+      const config = state.confidential;
+      const scope = "openid posts:read";
+      const quiet = await authorizationRequest(config, { prompt: "none", scope });
+      const { url: refused, shown: none } = await walk(state.jar, quiet.url);
+      assert(none.length === 0, "pages shown", none);
+      await expectAuthorizationError(config, refused, quiet.checks, "consent_required");
+      const { url, checks } = await authorizationRequest(config, { scope });
+      const { url: callback, shown } = await walk(state.jar, url);
+      assert(shown.join(",") === "consent", "pages shown", shown);
+      const tokens = await client.authorizationCodeGrant(config, callback, checks);
+      checkIdToken(tokens, CONFIDENTIAL_ID, { nonce: checks.expectedNonce });
+      assert(tokens.scope.split(" ").sort().join(" ") === "openid posts:read", "scope", tokens.scope);
+      const postsMe = new URL(`${POSTS_URL}/posts/me`);
+      const response = await client.fetchProtectedResource(config, tokens.access_token, postsMe, "GET");
+      const body = await response.text();
+      assert(response.status === 200, `posts-server answered ${response.status}`, body);
+      assert(Array.isArray(JSON.parse(body).items), "no items from /posts/me", body);
     },
   ],
   [
