@@ -129,7 +129,10 @@ function parseForm(html, pageUrl) {
   const fields = {};
   for (const input of html.matchAll(/<input\b[^>]*>/gi)) {
     const attrs = Object.fromEntries(
-      [...input[0].matchAll(/\b([a-z-]+)="([^"]*)"/gi)].map((m) => [m[1].toLowerCase(), unescapeHtml(m[2])]),
+      [...input[0].matchAll(/\b([a-z-]+)="([^"]*)"/gi)].map((m) => [
+        m[1].toLowerCase(),
+        unescapeHtml(m[2]),
+      ]),
     );
     if (attrs.type === "hidden" && attrs.name) fields[attrs.name] = attrs.value ?? "";
   }
@@ -225,7 +228,11 @@ async function authorizationRequest(config, extra = {}) {
 
 function atHash(accessToken) {
   // OpenID Connect Core §3.1.3.6: the left half of SHA-256 (RS256), base64url.
-  return createHash("sha256").update(accessToken, "ascii").digest().subarray(0, 16).toString("base64url");
+  return createHash("sha256")
+    .update(accessToken, "ascii")
+    .digest()
+    .subarray(0, 16)
+    .toString("base64url");
 }
 
 function jwtHeader(jwt) {
@@ -244,12 +251,20 @@ function checkIdToken(tokens, clientId, { nonce, signedInAfter }) {
   assert(aud.length === 1 && aud[0] === clientId, "aud", claims.aud);
   assert(claims.azp === clientId, "azp", claims.azp);
   assert(claims.nonce === nonce, "nonce", claims.nonce);
-  assert(claims.at_hash === atHash(tokens.access_token), "at_hash does not match the access token", claims.at_hash);
+  assert(
+    claims.at_hash === atHash(tokens.access_token),
+    "at_hash does not match the access token",
+    claims.at_hash,
+  );
   assert(typeof claims.sid === "string" && claims.sid.length > 0, "sid", claims.sid);
   assert(Number.isInteger(claims.auth_time), "auth_time", claims.auth_time);
   assert(claims.auth_time <= nowSeconds() + 5, "auth_time is in the future", claims.auth_time);
   if (signedInAfter !== undefined) {
-    assert(claims.auth_time >= signedInAfter - 5, "auth_time is before the sign-in", claims.auth_time);
+    assert(
+      claims.auth_time >= signedInAfter - 5,
+      "auth_time is before the sign-in",
+      claims.auth_time,
+    );
   }
   assert(claims.exp > nowSeconds() && claims.iat <= nowSeconds() + 5, "exp/iat", claims);
   assert(tokens.token_type.toLowerCase() === "bearer", "token_type", tokens.token_type);
@@ -272,7 +287,10 @@ const tests = [
       const meta = state.confidential.serverMetadata();
       assert(meta.issuer === AUTH_URL, "issuer", meta.issuer);
       assert(meta.supportsPKCE("S256"), "PKCE S256 is not advertised");
-      assert(meta.authorization_response_iss_parameter_supported === true, "RFC 9207 not advertised");
+      assert(
+        meta.authorization_response_iss_parameter_supported === true,
+        "RFC 9207 not advertised",
+      );
       assert(meta.end_session_endpoint, "no end_session_endpoint");
     },
   ],
@@ -289,7 +307,10 @@ const tests = [
       assert(shown.join(",") === "login,consent", "pages shown", shown);
       assert(callback.searchParams.get("iss") === AUTH_URL, "RFC 9207 iss", callback.href);
       const tokens = await client.authorizationCodeGrant(config, callback, checks);
-      state.claims = checkIdToken(tokens, CONFIDENTIAL_ID, { nonce: checks.expectedNonce, signedInAfter: before });
+      state.claims = checkIdToken(tokens, CONFIDENTIAL_ID, {
+        nonce: checks.expectedNonce,
+        signedInAfter: before,
+      });
       assert(tokens.refresh_token, "no refresh token");
       state.tokens = tokens;
     },
@@ -299,10 +320,18 @@ const tests = [
     "confidential",
     "UserInfo: fetchUserInfo with the expected subject, profile and email claims; the ID token is refused there and inactive at introspection",
     async () => {
-      const info = await client.fetchUserInfo(state.confidential, state.tokens.access_token, state.claims.sub);
+      const info = await client.fetchUserInfo(
+        state.confidential,
+        state.tokens.access_token,
+        state.claims.sub,
+      );
       assert(info.sub === USER_ID, "sub", info);
       assert(info.email === EMAIL && info.email_verified === false, "email claims", info);
-      assert(typeof info.name === "string" && Number.isInteger(info.updated_at), "profile claims", info);
+      assert(
+        typeof info.name === "string" && Number.isInteger(info.updated_at),
+        "profile claims",
+        info,
+      );
       // RFC 6750 §3.1: the ID token is no access token, and the challenge says so.
       try {
         await client.fetchUserInfo(state.confidential, state.tokens.id_token, state.claims.sub);
@@ -326,15 +355,25 @@ const tests = [
     "confidential",
     "refresh: refreshTokenGrant rotates the refresh token and returns a verified ID token with the same sub, aud and auth_time, no nonce",
     async () => {
-      const refreshed = await client.refreshTokenGrant(state.confidential, state.tokens.refresh_token);
+      const refreshed = await client.refreshTokenGrant(
+        state.confidential,
+        state.tokens.refresh_token,
+      );
       const claims = refreshed.claims();
       assert(claims, "no ID token on refresh");
       assert(claims.iss === AUTH_URL && claims.sub === state.claims.sub, "iss/sub changed", claims);
-      assert(claims.aud === state.claims.aud || claims.aud?.[0] === CONFIDENTIAL_ID, "aud changed", claims);
+      assert(
+        claims.aud === state.claims.aud || claims.aud?.[0] === CONFIDENTIAL_ID,
+        "aud changed",
+        claims,
+      );
       assert(claims.auth_time === state.claims.auth_time, "auth_time changed", claims);
       assert(claims.nonce === undefined, "a refreshed ID token has a nonce", claims);
       assert(claims.at_hash === atHash(refreshed.access_token), "at_hash", claims);
-      assert(refreshed.refresh_token && refreshed.refresh_token !== state.tokens.refresh_token, "not rotated");
+      assert(
+        refreshed.refresh_token && refreshed.refresh_token !== state.tokens.refresh_token,
+        "not rotated",
+      );
       state.tokens = refreshed;
     },
   ],
@@ -353,7 +392,10 @@ const tests = [
       assert(claims.auth_time === state.claims.auth_time, "another auth_time", claims);
       state.idTokenHint = tokens.id_token;
       // The same code again: refused.
-      await expectGrantError(() => client.authorizationCodeGrant(config, callback, checks), "invalid_grant");
+      await expectGrantError(
+        () => client.authorizationCodeGrant(config, callback, checks),
+        "invalid_grant",
+      );
     },
   ],
   [
@@ -383,7 +425,11 @@ const tests = [
         // openid-client wraps what oauth4webapi found.
         const messages = [];
         for (let err = e; err instanceof Error; err = err.cause) messages.push(err.message);
-        assert(messages.some((m) => /signature verification failed/.test(m)), "expected a signature error", messages);
+        assert(
+          messages.some((m) => /signature verification failed/.test(m)),
+          "expected a signature error",
+          messages,
+        );
         return;
       }
       throw new Error("an ID token with a bad signature was accepted");
@@ -405,9 +451,18 @@ const tests = [
       assert(shown.join(",") === "consent", "pages shown", shown);
       const tokens = await client.authorizationCodeGrant(config, callback, checks);
       checkIdToken(tokens, CONFIDENTIAL_ID, { nonce: checks.expectedNonce });
-      assert(tokens.scope.split(" ").sort().join(" ") === "openid posts:read", "scope", tokens.scope);
+      assert(
+        tokens.scope.split(" ").sort().join(" ") === "openid posts:read",
+        "scope",
+        tokens.scope,
+      );
       const postsMe = new URL(`${POSTS_URL}/posts/me`);
-      const response = await client.fetchProtectedResource(config, tokens.access_token, postsMe, "GET");
+      const response = await client.fetchProtectedResource(
+        config,
+        tokens.access_token,
+        postsMe,
+        "GET",
+      );
       const body = await response.text();
       assert(response.status === 200, `posts-server answered ${response.status}`, body);
       assert(Array.isArray(JSON.parse(body).items), "no items from /posts/me", body);
@@ -457,7 +512,10 @@ const tests = [
       const { url: back, shown } = await walk(state.jar, url, POST_LOGOUT_REDIRECT_URI);
       assert(shown.length === 0, "a valid id_token_hint still asked", shown);
       assert(back.searchParams.get("state") === logoutState, "state not returned", back.href);
-      await expectGrantError(() => client.refreshTokenGrant(config, state.tokens.refresh_token), "invalid_grant");
+      await expectGrantError(
+        () => client.refreshTokenGrant(config, state.tokens.refresh_token),
+        "invalid_grant",
+      );
       const { url: authorize, checks } = await authorizationRequest(config, { prompt: "none" });
       const { url: callback } = await walk(state.jar, authorize);
       await expectAuthorizationError(config, callback, checks, "login_required");
@@ -486,7 +544,10 @@ const tests = [
       const { url: back, shown: logoutPages } = await walk(jar, logout, POST_LOGOUT_REDIRECT_URI);
       assert(logoutPages.join(",") === "logout", "pages shown", logoutPages);
       assert(back.searchParams.get("state") === logoutState, "state not returned", back.href);
-      await expectGrantError(() => client.refreshTokenGrant(config, refreshed.refresh_token), "invalid_grant");
+      await expectGrantError(
+        () => client.refreshTokenGrant(config, refreshed.refresh_token),
+        "invalid_grant",
+      );
     },
   ],
 ];
@@ -495,7 +556,10 @@ async function expectAuthorizationError(config, callback, checks, error) {
   try {
     await client.authorizationCodeGrant(config, callback, checks);
   } catch (e) {
-    assert(e instanceof client.AuthorizationResponseError, `expected an authorization error, got ${e}`);
+    assert(
+      e instanceof client.AuthorizationResponseError,
+      `expected an authorization error, got ${e}`,
+    );
     assert(e.error === error, `expected ${error}`, e.error);
     return;
   }
@@ -530,7 +594,9 @@ for (const [id, needs, name, run] of tests) {
     log(`ok - ${name}`);
   } catch (e) {
     failed += 1;
-    log(`not ok - ${name}: ${e?.stack ?? e}${e?.cause ? `\n  cause: ${JSON.stringify(e.cause)}` : ""}`);
+    log(
+      `not ok - ${name}: ${e?.stack ?? e}${e?.cause ? `\n  cause: ${JSON.stringify(e.cause)}` : ""}`,
+    );
   }
 }
 if (process.env.OIDC_RP_COUNTS) appendFileSync(process.env.OIDC_RP_COUNTS, `${passed} ${failed}\n`);
