@@ -73,20 +73,30 @@ def check(condition: object, message: str, detail: object = None) -> None:
 # --- the browser ----------------------------------------------------------------------------
 
 
-def hidden_fields(page: str) -> dict[str, str]:
-    fields = {}
-    for tag in re.findall(r"<input\b[^>]*>", page, flags=re.IGNORECASE):
-        attrs = {k.lower(): html.unescape(v) for k, v in re.findall(r'\b([a-z-]+)="([^"]*)"', tag, flags=re.IGNORECASE)}
-        if attrs.get("type") == "hidden" and attrs.get("name"):
-            fields[attrs["name"]] = attrs.get("value", "")
-    return fields
+def attributes(tag: str) -> dict[str, str]:
+    return {k.lower(): html.unescape(v) for k, v in re.findall(r'\b([a-z-]+)="([^"]*)"', tag, flags=re.IGNORECASE)}
 
 
-def form_action(page: str, url: str) -> str:
-    form = re.search(r"<form\b[^>]*>", page, flags=re.IGNORECASE)
-    check(form, "the page has no form", page[:500])
-    action = re.search(r'\baction="([^"]*)"', form.group(0), flags=re.IGNORECASE)
-    return urljoin(url, html.unescape(action.group(1)) if action else url)
+class Form:
+    """The page's one form: its action, hidden fields, other inputs' names, buttons."""
+
+    def __init__(self, page: str, url: str):
+        form = re.search(r"<form\b[^>]*>", page, flags=re.IGNORECASE)
+        check(form, "the page has no form", page[:500])
+        self.action = urljoin(url, attributes(form.group(0)).get("action", url))
+        self.fields: dict[str, str] = {}
+        self.inputs: set[str] = set()
+        for tag in re.findall(r"<input\b[^>]*>", page, flags=re.IGNORECASE):
+            attrs = attributes(tag)
+            if attrs.get("type") == "hidden" and attrs.get("name"):
+                self.fields[attrs["name"]] = attrs.get("value", "")
+            elif attrs.get("name"):
+                self.inputs.add(attrs["name"])
+        self.buttons = {
+            f"{a['name']}={a.get('value', '')}"
+            for a in map(attributes, re.findall(r"<button\b[^>]*>", page, flags=re.IGNORECASE))
+            if a.get("name")
+        }
 
 
 def same_endpoint(url: str, expected: str) -> bool:
@@ -109,15 +119,16 @@ def walk(browser: requests.Session, url: str, target: str = REDIRECT_URI) -> tup
             continue
         check(response.status_code == 200, f"{urlsplit(url).path} answered {response.status_code}", response.text[:500])
         page = response.text
-        action, fields = form_action(page, url), hidden_fields(page)
-        if 'name="password"' in page:
+        form = Form(page, url)
+        action, fields = form.action, form.fields
+        if "password" in form.inputs:
             shown.append("login")
             check(fields.get("csrf") and fields.get("request"), "login form without csrf/request", fields)
             data = {**fields, "username": EMAIL, "password": PASSWORD}
-        elif 'name="decision" value="allow"' in page:
+        elif "decision=allow" in form.buttons:
             shown.append("consent")
             data = {**fields, "decision": "allow"}
-        elif 'name="decision" value="logout"' in page:
+        elif "decision=logout" in form.buttons:
             shown.append("logout")
             data = {**fields, "decision": "logout"}
         else:

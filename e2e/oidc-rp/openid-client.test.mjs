@@ -121,22 +121,33 @@ function unescapeHtml(s) {
     .replace(/&amp;/g, "&");
 }
 
-/** The page's one form: its action and its hidden fields. */
+function attributes(tag) {
+  return Object.fromEntries(
+    [...tag.matchAll(/\b([a-z-]+)="([^"]*)"/gi)].map((m) => [m[1].toLowerCase(), unescapeHtml(m[2])]),
+  );
+}
+
+/**
+ * The page's one form: its action, its hidden fields, the names of its other inputs, and
+ * its buttons as `name=value`.
+ */
 function parseForm(html, pageUrl) {
   const form = html.match(/<form\b[^>]*>/i);
   assert(form, "the page has no form", html.slice(0, 500));
-  const action = form[0].match(/\baction="([^"]*)"/i);
+  const action = attributes(form[0]).action;
   const fields = {};
-  for (const input of html.matchAll(/<input\b[^>]*>/gi)) {
-    const attrs = Object.fromEntries(
-      [...input[0].matchAll(/\b([a-z-]+)="([^"]*)"/gi)].map((m) => [
-        m[1].toLowerCase(),
-        unescapeHtml(m[2]),
-      ]),
-    );
+  const inputs = new Set();
+  for (const [tag] of html.matchAll(/<input\b[^>]*>/gi)) {
+    const attrs = attributes(tag);
     if (attrs.type === "hidden" && attrs.name) fields[attrs.name] = attrs.value ?? "";
+    else if (attrs.name) inputs.add(attrs.name);
   }
-  return { action: new URL(action ? unescapeHtml(action[1]) : pageUrl.href, pageUrl), fields };
+  const buttons = new Set();
+  for (const [tag] of html.matchAll(/<button\b[^>]*>/gi)) {
+    const attrs = attributes(tag);
+    if (attrs.name) buttons.add(`${attrs.name}=${attrs.value ?? ""}`);
+  }
+  return { action: new URL(action ?? pageUrl.href, pageUrl), fields, inputs, buttons };
 }
 
 function isRedirect(status) {
@@ -165,8 +176,8 @@ async function walk(jar, start, target = REDIRECT_URI) {
       continue;
     }
     assert(page.status === 200, `${url.pathname} answered ${page.status}`, page.text.slice(0, 500));
-    const { action, fields } = parseForm(page.text, url);
-    if (/name="password"/.test(page.text)) {
+    const { action, fields, inputs, buttons } = parseForm(page.text, url);
+    if (inputs.has("password")) {
       shown.push("login");
       assert(fields.csrf, "the login form has no csrf field");
       assert(fields.request, "the login form has no request field");
@@ -174,10 +185,10 @@ async function walk(jar, start, target = REDIRECT_URI) {
         method: "POST",
         form: { ...fields, username: EMAIL, password: PASSWORD },
       });
-    } else if (/name="decision" value="allow"/.test(page.text)) {
+    } else if (buttons.has("decision=allow")) {
       shown.push("consent");
       page = await browse(jar, action, { method: "POST", form: { ...fields, decision: "allow" } });
-    } else if (/name="decision" value="logout"/.test(page.text)) {
+    } else if (buttons.has("decision=logout")) {
       shown.push("logout");
       page = await browse(jar, action, { method: "POST", form: { ...fields, decision: "logout" } });
     } else {
