@@ -193,27 +193,15 @@ async fn form(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let layout = pages::Layout::new(&state.settings);
-    let (request, client_name, csrf) = match pending {
-        Some(p) => (
-            Some(p.id.clone()),
-            super::client_name(state, &p.request.client_id).await,
-            csrf::token(browser, &p.id),
-        ),
-        None => (None, None, csrf::token(browser, STANDALONE)),
-    };
-    let signup_href = match &request {
-        Some(id) => layout.href("/signup", &[("request", id)]),
-        None => layout.href("/signup", &[]),
-    };
+    let context = super::form_context(state, browser, pending, STANDALONE, "/signup").await;
     let page = pages::LoginPage {
-        layout,
-        client_name,
-        request,
-        csrf,
+        layout: pages::Layout::new(&state.settings),
+        client_name: context.client_name,
+        request: context.request,
+        csrf: context.csrf,
         username,
         error,
-        signup_href,
+        signup_href: context.other_href,
     };
     let target = pending.and_then(|p| source_of(&p.request.redirect_uri));
     pages::with_form_target(pages::html(status, &page), target)

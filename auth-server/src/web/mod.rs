@@ -209,6 +209,39 @@ async fn client_name(state: &AppState, client_id: &str) -> Option<String> {
     .map(|c| c.name)
 }
 
+/// What the sign-in and sign-up forms carry: the pending request (or none, on their own),
+/// the client's name, the CSRF token, and the link to the other form for the same request.
+struct FormContext {
+    request: Option<String>,
+    client_name: Option<String>,
+    csrf: String,
+    other_href: String,
+}
+
+async fn form_context(
+    state: &AppState,
+    browser: &str,
+    pending: Option<&Pending>,
+    standalone: &str,
+    other_page: &str,
+) -> FormContext {
+    let layout = pages::Layout::new(&state.settings);
+    match pending {
+        Some(p) => FormContext {
+            request: Some(p.id.clone()),
+            client_name: client_name(state, &p.request.client_id).await,
+            csrf: csrf::token(browser, &p.id),
+            other_href: layout.href(other_page, &[("request", &p.id)]),
+        },
+        None => FormContext {
+            request: None,
+            client_name: None,
+            csrf: csrf::token(browser, standalone),
+            other_href: layout.href(other_page, &[]),
+        },
+    }
+}
+
 /// Reads a request body that the request-limits layer already bounded.
 async fn body_bytes(body: poem::Body) -> Vec<u8> {
     body.into_vec().await.unwrap_or_default()

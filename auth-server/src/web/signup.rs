@@ -134,34 +134,22 @@ async fn form(
     entered: Entered,
     status: StatusCode,
 ) -> Response {
-    let layout = pages::Layout::new(&state.settings);
-    let (request, client_name, csrf) = match pending {
-        Some(p) => (
-            Some(p.id.clone()),
-            super::client_name(state, &p.request.client_id).await,
-            csrf::token(browser, &p.id),
-        ),
-        None => (None, None, csrf::token(browser, STANDALONE)),
-    };
-    let login_href = match &request {
-        Some(id) => layout.href("/login", &[("request", id)]),
-        None => layout.href("/login", &[]),
-    };
+    let context = super::form_context(state, browser, pending, STANDALONE, "/login").await;
     let has_errors = entered.full_name_error.is_some()
         || entered.email_error.is_some()
         || entered.password_error.is_some();
     let page = pages::SignupPage {
-        layout,
-        client_name,
-        request,
-        csrf,
+        layout: pages::Layout::new(&state.settings),
+        client_name: context.client_name,
+        request: context.request,
+        csrf: context.csrf,
         full_name: entered.full_name,
         email: entered.email,
         has_errors,
         full_name_error: entered.full_name_error,
         email_error: entered.email_error,
         password_error: entered.password_error,
-        login_href,
+        login_href: context.other_href,
     };
     let target = pending.and_then(|p| source_of(&p.request.redirect_uri));
     pages::with_form_target(pages::html(status, &page), target)

@@ -158,6 +158,13 @@ impl Browser {
         self.post("/login", &form).await
     }
 
+    /// Follows `resp` to the sign-in page and signs in there with [`PASSWORD`].
+    pub async fn sign_in(&self, resp: Response, email: &str) -> Response {
+        let (status, page) = self.follow(resp).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        self.submit_login(&page, email, PASSWORD).await
+    }
+
     /// Answers the consent page.
     pub async fn submit_consent(&self, consent_page: &str, decision: &str) -> Response {
         let csrf = hidden(consent_page, "csrf").expect("the form has a CSRF token");

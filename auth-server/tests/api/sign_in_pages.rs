@@ -117,10 +117,7 @@ async fn consent_is_remembered_for_its_scopes_and_asked_again_for_more() {
     let pkce = Pkce::new();
 
     let resp = authorize_third(&browser, &pkce, "openid posts:read").await;
-    let (_, page) = browser.follow(resp).await;
-    let resp = browser
-        .submit_login(&page, "consent@example.com", PASSWORD)
-        .await;
+    let resp = browser.sign_in(resp, "consent@example.com").await;
     let (status, page) = browser.follow(resp).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Third &#60;Party&#62; &#38; Co"), "{page}");
@@ -155,10 +152,7 @@ async fn deny_redirects_with_access_denied_and_is_not_remembered() {
     let browser = Browser::new(&app);
     let pkce = Pkce::new();
     let resp = authorize_third(&browser, &pkce, "posts:read").await;
-    let (_, page) = browser.follow(resp).await;
-    let resp = browser
-        .submit_login(&page, "deny@example.com", PASSWORD)
-        .await;
+    let resp = browser.sign_in(resp, "deny@example.com").await;
     let (_, page) = browser.follow(resp).await;
 
     let resp = browser.submit_consent(&page, "deny").await;
