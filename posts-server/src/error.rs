@@ -89,8 +89,8 @@ pub enum ApiError {
     /// Something failed on our side; the details are in the server log only.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// The database is unreachable for now (down, restarting, or every connection busy);
-    /// nothing was changed. Retry after the given number of seconds.
+    /// The database is unreachable for now (down, restarting, or every connection busy).
+    /// Retry after the given number of seconds.
     #[oai(status = 503, content_type = "application/problem+json")]
     Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
