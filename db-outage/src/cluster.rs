@@ -37,7 +37,21 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// The variable that turns on the tests that need PostgreSQL (CI's PostgreSQL pass).
+pub const OPT_IN: &str = "TEST_POSTGRES_URL";
+
 impl Cluster {
+    /// A started cluster for the test `name` when [`OPT_IN`] is set, like every other
+    /// PostgreSQL test; otherwise `None`, with a note saying the test was skipped. Panics
+    /// when the cluster cannot be made: with PostgreSQL asked for, that is a failure.
+    pub fn for_test(name: &str) -> Option<Self> {
+        if std::env::var_os(OPT_IN).is_none() {
+            eprintln!("skipped {name}: it runs only with {OPT_IN} set (the PostgreSQL pass)");
+            return None;
+        }
+        Some(Self::start_new().expect("a private PostgreSQL cluster"))
+    }
+
     /// Creates a cluster (superuser `postgres`, trust authentication, loopback only) and
     /// starts it.
     pub fn start_new() -> io::Result<Self> {
