@@ -8,6 +8,7 @@ COPY posts-server posts-server
 COPY migrations migrations
 COPY poem-edge poem-edge
 COPY jwt-verifier jwt-verifier
+COPY db-outage db-outage
 RUN cargo build --release --locked --bin auth-server --bin posts-server
 
 FROM debian:bookworm-slim

@@ -2,13 +2,25 @@
 //! [`OAuthError`] for `/oauth/*` (RFC 6749 §5.2 JSON), [`ApiError`] for everything else
 //! (RFC 9457 `application/problem+json`). Internal failures keep their cause for the log
 //! and never show it to the client.
+//!
+//! A failure is sorted once, where it becomes one of these types (the `From` impls): a
+//! database outage (see [`db_outage::is_outage`]) is "temporarily unavailable", 503 with
+//! `Retry-After`, because the same request will succeed once the database is back;
+//! anything else is internal, 500.
 
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{
     ApiResponse, Object,
-    registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry},
     types::Type,
 };
+
+pub use db_outage::RETRY_AFTER_SECONDS;
+
+/// Whether `error` is a database outage: the one question every surface asks.
+pub fn is_outage(error: &anyhow::Error) -> bool {
+    db_outage::is_outage(error.as_ref())
+}
 
 /// RFC 9457 problem details.
 #[derive(Debug, Clone, Object)]
@@ -82,17 +94,27 @@ pub enum ApiError {
     /// Well-formed but invalid input.
     #[error("{0}")]
     Unprocessable(String),
-    /// A dependency (database, keys) is not available.
-    #[error("{0}")]
-    Unavailable(String),
+    /// The database is unavailable for now; the cause is logged, not shown.
+    #[error("the service is temporarily unavailable; retry in a few seconds")]
+    Unavailable(anyhow::Error),
     /// Anything else; the cause is logged, not shown.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        if is_outage(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Internal(e)
+        }
+    }
 }
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        Self::Internal(e.into())
+        anyhow::Error::from(e).into()
     }
 }
 
@@ -116,6 +138,10 @@ impl ApiError {
                 tracing::error!(error = ?e, "internal error");
                 Problem::new(self.status(), None)
             }
+            Self::Unavailable(e) => {
+                tracing::warn!(error = format!("{e:#}"), "database unavailable");
+                Problem::new(self.status(), self.to_string())
+            }
             other => Problem::new(other.status(), other.to_string()),
         }
     }
@@ -130,6 +156,12 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert(
                 poem::http::header::WWW_AUTHENTICATE,
                 poem::http::HeaderValue::from_static(challenge),
+            );
+        }
+        if matches!(self, Self::Unavailable(_)) {
+            resp.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                poem::http::HeaderValue::from(RETRY_AFTER_SECONDS),
             );
         }
         resp
@@ -148,6 +180,17 @@ impl ApiResponse for ApiError {
             }],
             headers: vec![],
         };
+        let mut unavailable = problem(
+            503,
+            "The database is unavailable for now; retry after `Retry-After` seconds",
+        );
+        unavailable.headers.push(MetaHeader {
+            name: "Retry-After".into(),
+            description: Some("Seconds to wait before retrying".into()),
+            required: true,
+            deprecated: false,
+            schema: u64::schema_ref(),
+        });
         MetaResponses {
             responses: vec![
                 problem(400, "Malformed request"),
@@ -155,7 +198,7 @@ impl ApiResponse for ApiError {
                 problem(404, "Not found"),
                 problem(409, "Conflict with existing state"),
                 problem(422, "Invalid input"),
-                problem(503, "Temporarily unavailable"),
+                unavailable,
             ],
         }
     }
@@ -216,18 +259,41 @@ pub enum OAuthError {
         /// Seconds until the next attempt may succeed.
         retry_after: u64,
     },
+    /// The database is unavailable for now (RFC 6749 §4.1.2.1's `temporarily_unavailable`,
+    /// which clients of every endpoint understand); the cause is logged, not shown.
+    #[error("the server is temporarily unavailable; retry in a few seconds")]
+    TemporarilyUnavailable(anyhow::Error),
     /// Anything else; the cause is logged, not shown.
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for OAuthError {
+    fn from(e: anyhow::Error) -> Self {
+        if is_outage(&e) {
+            Self::TemporarilyUnavailable(e)
+        } else {
+            Self::Internal(e)
+        }
+    }
 }
 
 impl From<sea_orm::DbErr> for OAuthError {
     fn from(e: sea_orm::DbErr) -> Self {
-        Self::Internal(e.into())
+        anyhow::Error::from(e).into()
     }
 }
 
 impl OAuthError {
+    /// The cause of an internal or outage error, for a caller that maps it into another
+    /// surface's error (which classifies it again); `Err(self)` for every other error.
+    pub fn into_cause(self) -> Result<anyhow::Error, Self> {
+        match self {
+            Self::Internal(e) | Self::TemporarilyUnavailable(e) => Ok(e),
+            other => Err(other),
+        }
+    }
+
     /// The RFC 6749 error code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -239,6 +305,7 @@ impl OAuthError {
             Self::UnsupportedTokenType(_) => "unsupported_token_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::TooManyRequests { .. } => "invalid_request",
+            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
         }
     }
@@ -249,6 +316,10 @@ impl OAuthError {
             Self::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 "the server could not complete the request".to_string()
+            }
+            Self::TemporarilyUnavailable(e) => {
+                tracing::warn!(error = format!("{e:#}"), "database unavailable");
+                self.to_string()
             }
             other => other.to_string(),
         };

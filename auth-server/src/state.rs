@@ -43,10 +43,7 @@ impl AppState {
         match crate::tokens::refresh::access_token_revoked(&self.db, &claims.jti).await {
             Ok(false) => Ok(claims),
             Ok(true) => Err(VerifyError::Invalid("token revoked".into())),
-            Err(e) => {
-                tracing::error!(error = ?e, "revocation check failed");
-                Err(VerifyError::Invalid("revocation state unavailable".into()))
-            }
+            Err(e) => Err(VerifyError::Unchecked(e)),
         }
     }
 }

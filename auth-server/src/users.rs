@@ -180,7 +180,11 @@ pub async fn verify_credentials(
         Err(OAuthError::TooManyRequests { retry_after }) => {
             return Err(CredentialError::Throttled { retry_after });
         }
-        Err(e) => return Err(CredentialError::Internal(anyhow::anyhow!(e))),
+        // Its cause, not the error: mapped again, it must still read as an outage.
+        Err(e) => {
+            let cause = e.into_cause().unwrap_or_else(anyhow::Error::new);
+            return Err(CredentialError::Internal(cause));
+        }
     };
     let Some(user) = authenticate(&state.db, &state.hasher, username, password.to_owned()).await?
     else {

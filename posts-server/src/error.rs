@@ -89,6 +89,10 @@ pub enum ApiError {
     /// Something failed on our side; the details are in the server log only.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
+    /// The database is unreachable for now (down, restarting, or every connection busy).
+    /// Retry after the given number of seconds.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>, #[oai(header = "Retry-After")] u64),
 }
 
 impl ApiError {
@@ -110,6 +114,23 @@ impl ApiError {
         Self::Unprocessable(Json(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail)))
     }
 
+    /// The answer to a failed database call: 503 with `Retry-After` when the database is
+    /// unavailable (the same request will succeed once it is back), else 500. Logged with
+    /// the whole cause chain either way; an outage at warn, since it is not a bug.
+    pub fn database(error: &(dyn StdError + 'static)) -> Self {
+        if !db_outage::is_outage(error) {
+            return Self::internal(error);
+        }
+        tracing::warn!(error = %error_chain(error), "database unavailable");
+        Self::Unavailable(
+            Json(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable; retry in a few seconds",
+            )),
+            db_outage::RETRY_AFTER_SECONDS,
+        )
+    }
+
     /// 500 after logging `error` with its whole cause chain.
     pub fn internal(error: &(dyn StdError + 'static)) -> Self {
         tracing::error!(error = %error_chain(error), "request failed");
@@ -122,7 +143,7 @@ impl ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(error: DbErr) -> Self {
-        Self::internal(&error)
+        Self::database(&error)
     }
 }
 
@@ -134,7 +155,7 @@ impl From<PostsError> for ApiError {
                 StatusCode::FORBIDDEN,
                 "Only the author may change or delete this post",
             ))),
-            PostsError::Database(error) => Self::internal(&error),
+            PostsError::Database(error) => Self::database(&error),
         }
     }
 }
@@ -173,7 +194,9 @@ impl<E: Endpoint> Endpoint for ProblemDetailsEndpoint<E> {
         let response = match self.inner.call(req).await {
             Ok(output) => output.into_response(),
             Err(error) => {
-                if error.status().is_server_error() {
+                // A 503 was logged, at warn, where it was decided: an outage is not a bug.
+                let status = error.status();
+                if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
                     tracing::error!(error = %error_chain(&error), "request failed");
                 }
                 if let Some(reason) = unprocessable_body(&error) {

@@ -1,5 +1,7 @@
 //! `/healthz`, `/readyz`, `/metrics`.
 
+use std::time::Duration;
+
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -8,6 +10,10 @@ use poem_openapi::{
 
 use super::ApiTags;
 use crate::state::AppState;
+
+/// How long readiness waits for the database before calling it unreachable: a probe must
+/// answer well before the pool's acquire timeout (10 s), and probes time out in seconds.
+const DB_PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A status report.
 #[derive(Object)]
@@ -58,7 +64,16 @@ impl HealthApi {
     /// Readiness: the database answers and a signing key is loaded.
     #[oai(path = "/readyz", method = "get")]
     async fn readyz(&self, state: Data<&AppState>) -> ReadyResponse {
-        match state.db.ping().await {
+        // Both pools: on SQLite reads and writes go through different connections.
+        let ping = async {
+            state.db.ping().await?;
+            state.writer.ping().await
+        };
+        let ping = match tokio::time::timeout(DB_PING_TIMEOUT, ping).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("no answer within the timeout".to_owned()),
+        };
+        match ping {
             Ok(()) => {
                 let _active = state.keys.active();
                 ReadyResponse::Ready(Json(Status {

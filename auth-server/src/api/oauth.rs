@@ -13,7 +13,9 @@ use super::{
 };
 use crate::{
     clients::{self, Credentials},
-    error::{BASIC_CHALLENGE, NO_STORE, OAuthError, OAuthErrorBody, ProblemJson},
+    error::{
+        BASIC_CHALLENGE, NO_STORE, OAuthError, OAuthErrorBody, ProblemJson, RETRY_AFTER_SECONDS,
+    },
     state::AppState,
     tokens::{
         grants::{self, TokenBody},
@@ -102,6 +104,14 @@ macro_rules! oauth_response {
             /// The server failed.
             #[oai(status = 500)]
             ServerError(Json<OAuthErrorBody>, #[oai(header = "Cache-Control")] String),
+            /// `temporarily_unavailable`: the database is unavailable for now; retry after
+            /// `Retry-After` seconds.
+            #[oai(status = 503)]
+            Unavailable(
+                Json<OAuthErrorBody>,
+                #[oai(header = "Retry-After")] u64,
+                #[oai(header = "Cache-Control")] String,
+            ),
         }
 
         impl $name {
@@ -123,6 +133,9 @@ macro_rules! oauth_response {
                         Self::TooManyRequests(body, retry_after, NO_STORE.into())
                     }
                     OAuthError::Internal(_) => Self::ServerError(body, NO_STORE.into()),
+                    OAuthError::TemporarilyUnavailable(_) => {
+                        Self::Unavailable(body, RETRY_AFTER_SECONDS, NO_STORE.into())
+                    }
                     _ => Self::BadRequest(body, NO_STORE.into(), "no-cache".into()),
                 }
             }

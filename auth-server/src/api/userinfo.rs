@@ -12,7 +12,13 @@ use poem::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::{domain::ScopeSet, state::AppState, users};
+use crate::{
+    domain::ScopeSet,
+    error::{OAuthError, RETRY_AFTER_SECONDS},
+    state::AppState,
+    tokens::VerifyError,
+    users,
+};
 
 /// RFC 6750 §3.1 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +135,8 @@ fn header_token(req: &Request) -> Result<Option<String>, Challenge> {
 async fn answer(state: &AppState, token: &str) -> Response {
     let claims = match state.verify_access_token(token).await {
         Ok(claims) => claims,
+        // The token may be fine: a 401 would make the client throw it away.
+        Err(VerifyError::Unchecked(e)) => return failure(e),
         Err(e) => {
             tracing::debug!(reason = %e, "userinfo: token refused");
             return Challenge::InvalidToken.respond("the access token is invalid or expired");
@@ -145,13 +153,7 @@ async fn answer(state: &AppState, token: &str) -> Response {
         Ok(None) => {
             return Challenge::InvalidToken.respond("the access token does not belong to a user");
         }
-        Err(e) => {
-            tracing::error!(error = ?e, "userinfo: user lookup failed");
-            return Response::builder()
-                .status(StatusCode::INTERNAL_SERVER_ERROR)
-                .content_type("application/json")
-                .body(r#"{"error":"server_error"}"#);
-        }
+        Err(e) => return failure(e),
     };
     let mut info = Map::new();
     info.insert("sub".into(), Value::String(user.id.clone()));
@@ -169,4 +171,24 @@ async fn answer(state: &AppState, token: &str) -> Response {
         .content_type("application/json")
         .header(header::CACHE_CONTROL, "no-store")
         .body(Value::Object(info).to_string())
+}
+
+/// A failure of ours, in the endpoint's JSON: `temporarily_unavailable` (503, with
+/// `Retry-After`) in a database outage, else `server_error` (500). No challenge: the
+/// token was not found wanting. The cause is logged by [`OAuthError::body`].
+fn failure(e: anyhow::Error) -> Response {
+    let error = OAuthError::from(e);
+    let body = poem_openapi::types::ToJSON::to_json(&error.body()).unwrap_or_default();
+    let resp = Response::builder()
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-store");
+    match error {
+        OAuthError::TemporarilyUnavailable(_) => resp
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header(header::RETRY_AFTER, RETRY_AFTER_SECONDS)
+            .body(body.to_string()),
+        _ => resp
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(body.to_string()),
+    }
 }

@@ -13,6 +13,7 @@ use crate::{
     entities::users as user_rows,
     error::{ApiError, Problem, ProblemJson},
     state::AppState,
+    tokens::VerifyError,
     users::{self, NewUser, SignUpError},
 };
 
@@ -164,7 +165,7 @@ impl UsersApi {
             Err(SignUpError::EmailTaken) => Ok(SignUpResponse::Conflict(ProblemJson(
                 ApiError::Conflict(SignUpError::EmailTaken.to_string()).problem(),
             ))),
-            Err(SignUpError::Internal(e)) => Err(ApiError::Internal(e)),
+            Err(SignUpError::Internal(e)) => Err(e.into()),
         }
     }
 
@@ -198,13 +199,17 @@ impl UsersApi {
 
 /// The user a user access token belongs to.
 async fn caller(state: &AppState, auth: &BearerToken) -> Result<user_rows::Model, ApiError> {
-    let claims = state
-        .verify_access_token(&auth.0.token)
-        .await
-        .map_err(|e| {
+    let claims = match state.verify_access_token(&auth.0.token).await {
+        Ok(claims) => claims,
+        // The token may be fine: a 401 would make the client throw it away.
+        Err(VerifyError::Unchecked(e)) => return Err(e.into()),
+        Err(e) => {
             tracing::debug!(reason = %e, "bearer token refused");
-            ApiError::Unauthorized("the access token is invalid or expired".into())
-        })?;
+            return Err(ApiError::Unauthorized(
+                "the access token is invalid or expired".into(),
+            ));
+        }
+    };
     users::find(&state.db, &claims.sub)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("the access token does not belong to a user".into()))

@@ -267,6 +267,10 @@ async fn load(
                 Err(e) if meta.kid == active_kid => {
                     return Err(e.context(format!("the active key {active_kid} cannot be used")));
                 }
+                // The key is fine, the database is away: a key set without it would be
+                // published, and a verifier that fetched it would miss the key. Keep the
+                // current set until the whole store can be read.
+                Err(e) if db_outage::is_outage(e.as_ref()) => return Err(e),
                 Err(e) => {
                     if previous.is_none_or(|p| !p.broken.contains(&meta.kid)) {
                         tracing::warn!(kid = %meta.kid, error = format!("{e:#}"), "leaving an unusable key out of the JWKS");

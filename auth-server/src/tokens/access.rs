@@ -33,6 +33,10 @@ pub enum VerifyError {
     /// Not a token this server issued, or no longer valid.
     #[error("{0}")]
     Invalid(String),
+    /// Well signed, but whether it was revoked could not be read: neither accepted nor
+    /// refused. The cause is mapped like any other failure (503 in an outage, else 500).
+    #[error("the revocation state could not be read")]
+    Unchecked(anyhow::Error),
 }
 
 #[derive(Serialize)]

@@ -13,8 +13,10 @@
 //! multi-row INSERT stores the successors and one the `jti`s. Nothing is answered before
 //! the COMMIT, so an acknowledged rotation is as durable as before. If one rotation breaks
 //! a constraint, the batch is retried rotation by rotation so that it fails alone; any
-//! other failure fails the whole batch (500), since after a failed COMMIT nobody knows
-//! whether the batch was stored.
+//! other failure fails the whole batch (500, or 503 when the database is unavailable),
+//! since after a failed COMMIT nobody knows whether the batch was stored. The task owns
+//! nothing but the pool, so it outlives an outage and commits again once the pool has
+//! reconnected.
 
 use std::collections::HashSet;
 
@@ -122,12 +124,11 @@ async fn commit_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Jo
                 // A failure of the database, not of one rotation; possibly of the COMMIT
                 // itself, after which nobody can tell whether the batch was stored, so
                 // retrying could answer "already used" (reuse!) for tokens this very batch
-                // used. Every rotation fails (500) and its client may try again.
+                // used. Every rotation fails (500, or 503 in an outage) and its client may
+                // try again.
                 tracing::error!(error = ?e, rotations = batch.len(), "refresh rotation failed");
                 for job in batch.drain(..) {
-                    let _ = job
-                        .reply
-                        .send(Err(anyhow::anyhow!("refresh rotation failed")));
+                    let _ = job.reply.send(Err(failed(&e)));
                 }
             }
             Err(e) => {
@@ -139,13 +140,27 @@ async fn commit_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Jo
                         Ok(outcomes) => Ok(outcomes[0]),
                         Err(e) => {
                             tracing::error!(error = ?e, "refresh rotation failed");
-                            Err(anyhow::anyhow!("refresh rotation failed"))
+                            Err(failed(&e))
                         }
                     };
                     let _ = job.reply.send(outcome);
                 }
             }
         }
+    }
+}
+
+/// What each rotation of a failed batch is answered. One error cannot go to many
+/// requesters, but its database error can be copied, so that each answer is still
+/// recognised as an outage where it is mapped to a status.
+fn failed(e: &anyhow::Error) -> anyhow::Error {
+    const FAILED: &str = "refresh rotation failed";
+    match e
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<sea_orm::DbErr>())
+    {
+        Some(db) => anyhow::Error::new(db.clone()).context(FAILED),
+        None => anyhow::anyhow!(FAILED),
     }
 }
 

@@ -197,8 +197,26 @@ pub fn message(
     html(status, &page)
 }
 
-/// The page of a failure on our side; the cause is logged here, never shown.
+/// The page of a failure on our side; the cause is logged here, never shown. In a
+/// database outage it is a 503 with `Retry-After` that says to try again: the same step
+/// will work once the database is back (and a redirect to the client would tell it
+/// something false).
 pub fn server_error(settings: &Settings, error: &anyhow::Error) -> Response {
+    if crate::error::is_outage(error) {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "a sign-in page: database unavailable"
+        );
+        let page = message(
+            settings,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            &["The sign-in service cannot reach its data right now. \
+                 Please try again in a few seconds."],
+            None,
+        );
+        return with_retry_after(page, crate::error::RETRY_AFTER_SECONDS);
+    }
     tracing::error!(error = ?error, "a sign-in page failed");
     message(
         settings,

@@ -134,7 +134,6 @@ pub async fn spawn_app() -> TestApp {
 /// A fresh server whose settings `customise` may change.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    copy_keys(&dir.path().join("keys"));
     let (database_url, database) = match PostgresDatabase::create().await {
         Some(db) => (db.url.clone(), Some(db)),
         None => (
@@ -142,12 +141,23 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
             None,
         ),
     };
+    let mut app = spawn_app_on(dir, database_url, customise).await;
+    app._database = database;
+    app
+}
+
+/// A fresh server on a database the test manages itself, with `dir` as its directory.
+pub async fn spawn_app_on(
+    dir: tempfile::TempDir,
+    database_url: String,
+    customise: impl FnOnce(&mut Settings),
+) -> TestApp {
+    copy_keys(&dir.path().join("keys"));
     let mut settings = test_settings(dir.path(), database_url.clone());
     customise(&mut settings);
     let mut app = start(settings.clone()).await;
     app.database_url = database_url;
     app._dir = dir;
-    app._database = database;
     app
 }
 

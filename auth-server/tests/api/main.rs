@@ -13,6 +13,7 @@ mod key_revocation;
 mod keys;
 mod openid_connect;
 mod operations;
+mod outage;
 mod password_grant;
 mod refresh_grant;
 mod revocation;

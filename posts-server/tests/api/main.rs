@@ -8,6 +8,7 @@ mod crash_safety;
 mod health;
 mod helpers;
 mod jwks_cache;
+mod outage;
 mod pagination;
 mod posts;
 mod request_ids;

@@ -38,7 +38,7 @@ pub async fn grant(
         Err(CredentialError::Throttled { retry_after }) => {
             return Err(OAuthError::TooManyRequests { retry_after });
         }
-        Err(CredentialError::Internal(e)) => return Err(OAuthError::Internal(e)),
+        Err(CredentialError::Internal(e)) => return Err(e.into()),
     };
     let login = UserLogin {
         user_id: &user.id,

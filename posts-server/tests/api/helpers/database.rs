@@ -36,6 +36,16 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// A database the test manages itself (a private cluster's): nothing is dropped.
+    pub fn at(url: String) -> Self {
+        Self {
+            url,
+            postgres: None,
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some((server, name)) = self.postgres.take() else {

@@ -107,9 +107,19 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 /// Starts the app without waiting for it to be ready. `jwks` (if any) becomes the key
 /// source before `configure` runs.
 pub async fn launch(jwks: Option<JwksServer>, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    init_test_logging();
     let dir = tempfile::tempdir().expect("temporary directory");
     let database = TestDatabase::create(dir.path()).await;
+    launch_on(database, dir, jwks, configure).await
+}
+
+/// Starts the app on `database`, with `dir` as its temporary directory.
+pub async fn launch_on(
+    database: TestDatabase,
+    dir: tempfile::TempDir,
+    jwks: Option<JwksServer>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    init_test_logging();
     let jwks_url = jwks.as_ref().map(|server| server.url.clone());
     let mut settings = test_settings(&database.url, jwks_url);
     configure(&mut settings);
