@@ -10,10 +10,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 
 use crate::{
     authorization::AuthorizationRequest,
@@ -38,7 +35,7 @@ pub struct CodeGrant {
 /// Issues a code for `grant`; returns the code in clear (for the redirect only).
 #[tracing::instrument(skip_all, fields(client_id = %grant.request.client_id))]
 pub async fn issue(
-    writer: &DatabaseConnection,
+    writer: &impl ConnectionTrait,
     grant: &CodeGrant,
     ttl: Duration,
 ) -> anyhow::Result<String> {

@@ -5,6 +5,7 @@
 //! page. Every later error goes back to the client as `error`, `state` and `iss`.
 
 use poem::{Body, Request, Response, handler, http::StatusCode, web::Data};
+use sea_orm::TransactionTrait;
 
 use super::{browser_cookie, form::Params, pages};
 use crate::{
@@ -400,42 +401,48 @@ pub(super) async fn resume(
 }
 
 /// Issues the code and sends the browser back to the client. A pending request is marked
-/// answered first, so a form posted twice cannot issue two codes.
+/// answered in the same transaction that stores the code: a form posted twice cannot issue
+/// two codes, and a failure between the two steps leaves the request pending, not "done"
+/// without a code.
 pub(super) async fn issue(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &BrowserSession,
     pending: Option<&Pending>,
 ) -> Response {
-    if let Some(pending) = pending {
-        match authorization::complete(&state.writer, &pending.id).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return pages::message(
-                    &state.settings,
-                    StatusCode::BAD_REQUEST,
-                    "Already done",
-                    &[
-                        "This sign-in request has been completed or has expired. Go back to \
-                       the application; if it did not continue, start again there.",
-                    ],
-                    None,
-                );
-            }
-            Err(e) => return super::internal(state, e),
-        }
-    }
     let grant = CodeGrant {
         request: request.clone(),
         user_id: session.user.id.clone(),
         sid: Some(session.sid.clone()),
         auth_time: session.auth_time,
     };
-    match codes::issue(&state.writer, &grant, state.settings.code_ttl).await {
-        Ok(code) => {
+    let stored = async {
+        let txn = state.writer.begin().await?;
+        if let Some(pending) = pending
+            && !authorization::complete(&txn, &pending.id).await?
+        {
+            txn.rollback().await?;
+            return Ok::<_, anyhow::Error>(None);
+        }
+        let code = codes::issue(&txn, &grant, state.settings.code_ttl).await?;
+        txn.commit().await?;
+        Ok(Some(code))
+    };
+    match stored.await {
+        Ok(Some(code)) => {
             let location = code_redirect(request, &code, state.settings.issuer_str());
             pages::redirect(&location)
         }
+        Ok(None) => pages::message(
+            &state.settings,
+            StatusCode::BAD_REQUEST,
+            "Already done",
+            &[
+                "This sign-in request has been completed or has expired. Go back to the \
+               application; if it did not continue, start again there.",
+            ],
+            None,
+        ),
         Err(e) => super::internal(state, e),
     }
 }
