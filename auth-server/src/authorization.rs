@@ -38,7 +38,7 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// The PKCE challenge as stored with the code.
     pub code_challenge: String,
-    /// `prompt`.
+    /// `prompt` (OpenID Connect Core §3.1.2.1).
     pub prompt: Prompt,
     /// `max_age`, seconds.
     pub max_age: Option<u64>,
@@ -160,11 +160,7 @@ pub async fn store(
 
 /// The pending request with this id, if it exists (whatever its state).
 pub async fn load(db: &impl ConnectionTrait, id: &str) -> anyhow::Result<Option<Pending>> {
-    if id.len() != 43
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-    {
+    if !crate::digest::is_token(id) {
         return Ok(None);
     }
     let Some(row) = authorization_requests::Entity::find_by_id(id.to_owned())

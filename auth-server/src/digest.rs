@@ -23,6 +23,14 @@ pub fn random_token() -> anyhow::Result<String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// Whether `s` has the shape of a [`random_token`] (43 base64url characters): anything
+/// else presented as one of ours (a cookie, a request id) is not worth a lookup.
+pub fn is_token(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -40,5 +48,8 @@ mod tests {
         let a = super::random_token().unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 32);
         assert_ne!(a, super::random_token().unwrap());
+        assert!(super::is_token(&a));
+        assert!(!super::is_token(&format!("{}'", &a[..42])));
+        assert!(!super::is_token(""));
     }
 }

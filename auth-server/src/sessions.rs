@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     digest::{random_token, sha256_hex},
     domain::ScopeSet,
-    entities::{browser_sessions, consents, refresh_families, users},
+    entities::{authorization_codes, browser_sessions, consents, refresh_families, users},
 };
 
 /// A live session and its user.
@@ -54,7 +54,7 @@ pub async fn find(
     db: &DatabaseConnection,
     cookie: Option<&str>,
 ) -> anyhow::Result<Option<BrowserSession>> {
-    let Some(cookie) = cookie.filter(|c| is_plausible(c)) else {
+    let Some(cookie) = cookie.filter(|c| crate::digest::is_token(c)) else {
         return Ok(None);
     };
     let found = browser_sessions::Entity::find()
@@ -72,14 +72,6 @@ pub async fn find(
         }),
         _ => None,
     })
-}
-
-/// Our cookie values are 43 base64url characters; anything else is not worth a query.
-fn is_plausible(cookie: &str) -> bool {
-    cookie.len() == 43
-        && cookie
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Signs `user_id` in: a new cookie value and a fresh `auth_time`. `previous` is the
@@ -133,8 +125,8 @@ pub async fn sign_in(
     Ok((cookie, sid))
 }
 
-/// Ends a session and revokes every login (refresh-token family) made in it. Returns
-/// whether a live session was ended.
+/// Ends a session and revokes every login (refresh-token family) made in it, and every
+/// code issued in it that was not exchanged yet. Returns whether a live session was ended.
 #[tracing::instrument(skip_all, fields(%sid))]
 pub async fn end(db: &impl ConnectionTrait, sid: &str) -> anyhow::Result<bool> {
     let now = Utc::now();
@@ -148,6 +140,14 @@ pub async fn end(db: &impl ConnectionTrait, sid: &str) -> anyhow::Result<bool> {
         .col_expr(refresh_families::Column::RevokedAt, Expr::value(now))
         .filter(refresh_families::Column::Sid.eq(sid.to_owned()))
         .filter(refresh_families::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    // A code is a login not yet started; marked used, its exchange is refused (and, having
+    // no login to revoke, changes nothing else).
+    authorization_codes::Entity::update_many()
+        .col_expr(authorization_codes::Column::UsedAt, Expr::value(now))
+        .filter(authorization_codes::Column::Sid.eq(sid.to_owned()))
+        .filter(authorization_codes::Column::UsedAt.is_null())
         .exec(db)
         .await?;
     tracing::info!(logins = revoked.rows_affected, "session ended");
@@ -221,17 +221,4 @@ pub async fn purge(db: &impl ConnectionTrait) -> anyhow::Result<()> {
         .exec(db)
         .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_plausible;
-
-    #[test]
-    fn only_cookie_shaped_values_are_looked_up() {
-        assert!(is_plausible(&"a".repeat(43)));
-        assert!(!is_plausible(&"a".repeat(44)));
-        assert!(!is_plausible(&format!("{}'", "a".repeat(42))));
-        assert!(!is_plausible(""));
-    }
 }

@@ -4,25 +4,16 @@
 //! are known, nothing may be redirected (RFC 6749 §4.1.2.1) — those failures are a 400
 //! page. Every later error goes back to the client as `error`, `state` and `iss`.
 
-use poem::{Body, Request, Response, handler, http::StatusCode, web::Data};
-use sea_orm::TransactionTrait;
+use poem::{Body, IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
 
-use super::{browser_cookie, form::Params, pages};
+use super::{browser_cookie, flow, form::Params, pages};
 use crate::{
-    authorization::{
-        self, AuthorizationRequest, Next, Pending, Progress, code_redirect, error_redirect,
-        next_step,
-    },
+    authorization::{self, AuthorizationRequest, Next, error_redirect, next_step},
     clients::{self, Client},
     domain::{CodeChallenge, Prompt, parse_max_age},
     error::OAuthError,
-    sessions::{self, BrowserSession},
     state::AppState,
-    tokens::{
-        codes::{self, CodeGrant},
-        grants::negotiate_scope,
-        id_token,
-    },
+    tokens::{grants::negotiate_scope, id_token},
 };
 
 /// Longest `state`, `nonce` and `login_hint` accepted, in bytes.
@@ -136,11 +127,17 @@ async fn parse(
     let redirect_uri = redirect_uri.to_owned();
 
     // 2. Everything else goes back to the client.
+    // The state goes back exactly as sent, or not at all: never a cut, re-encoded or
+    // repeated one.
     let (client_state, state_problem) = match params.one("state") {
+        _ if params.not_utf8() == Some("state") => (None, Some("state is not UTF-8".to_owned())),
         Ok(Some(s)) if s.len() > MAX_PARAMETER_BYTES => (
             None,
             Some(format!("state is longer than {MAX_PARAMETER_BYTES} bytes")),
         ),
+        Ok(Some(s)) if s.chars().any(char::is_control) => {
+            (None, Some("state holds a control character".to_owned()))
+        }
         Ok(s) => (s.map(str::to_owned), None),
         Err(_) => (None, Some("state is repeated".to_owned())),
     };
@@ -152,6 +149,12 @@ async fn parse(
     };
     if let Some(problem) = state_problem {
         return Err(fail("invalid_request", problem));
+    }
+    if let Some(name) = params.not_utf8() {
+        return Err(fail(
+            "invalid_request",
+            format!("{} is not UTF-8", short(name)),
+        ));
     }
     if let Some(name) = params.first_repeated() {
         return Err(fail(
@@ -215,6 +218,11 @@ async fn parse(
                 "invalid_request",
                 format!("{name} is longer than {MAX_PARAMETER_BYTES} bytes"),
             )),
+            // Copied into ID tokens and stored in text columns (PostgreSQL refuses NUL).
+            Some(v) if v.chars().any(char::is_control) => Err(fail(
+                "invalid_request",
+                format!("{name} holds a control character"),
+            )),
             v => Ok(v.map(str::to_owned)),
         }
     };
@@ -261,12 +269,11 @@ async fn begin(
     client: &Client,
     request: AuthorizationRequest,
 ) -> Response {
-    let cookie = super::cookies::get(req, super::cookies::SESSION);
-    let session = match sessions::find(&state.db, cookie.as_deref()).await {
+    let session = match super::current_session(state, req).await {
         Ok(session) => session,
-        Err(e) => return super::internal(state, e),
+        Err(page) => return page,
     };
-    let progress = match progress(state, client, &request, session.as_ref(), None).await {
+    let progress = match flow::progress(state, client, &request, session.as_ref(), None).await {
         Ok(progress) => progress,
         Err(e) => return super::internal(state, e),
     };
@@ -278,7 +285,9 @@ async fn begin(
             Next::Consent => "consent_required",
             Next::Issue => {
                 let session = session.expect("Issue needs a session");
-                return issue(state, &request, &session, None).await;
+                return flow::issue(state, &request, &session, None)
+                    .await
+                    .into_response();
             }
         };
         return refuse(
@@ -295,7 +304,9 @@ async fn begin(
         );
     }
     match (next, session) {
-        (Next::Issue, Some(session)) => issue(state, &request, &session, None).await,
+        (Next::Issue, Some(session)) => flow::issue(state, &request, &session, None)
+            .await
+            .into_response(),
         (next, _) => {
             let (browser, set_cookie) = match browser_cookie(state, req) {
                 Ok(b) => b,
@@ -314,159 +325,5 @@ async fn begin(
             let location = pages::Layout::new(&state.settings).href(page, &[("request", &id)]);
             pages::with_cookie(pages::redirect(&location), set_cookie)
         }
-    }
-}
-
-/// What the user has done so far, as [`next_step`] needs it.
-async fn progress(
-    state: &AppState,
-    client: &Client,
-    request: &AuthorizationRequest,
-    session: Option<&BrowserSession>,
-    pending: Option<&Pending>,
-) -> anyhow::Result<Progress> {
-    let consent_remembered = match session {
-        Some(session) if !client.trusted => {
-            sessions::consent_covers(
-                &state.db,
-                &session.user.id,
-                &client.client_id,
-                &request.scope(),
-            )
-            .await?
-        }
-        _ => false,
-    };
-    Ok(Progress {
-        started_at: pending.map(|p| p.created_at),
-        trusted: client.trusted,
-        consent_remembered,
-    })
-}
-
-/// Where a pending request goes once the user signed in or consented: the consent page,
-/// or the client with a code. `set_cookie` (a new session) rides along on the answer.
-pub(super) async fn resume(
-    state: &AppState,
-    pending: &Pending,
-    session: &BrowserSession,
-    set_cookie: Option<String>,
-) -> Response {
-    let client = match clients::find(
-        &state.db,
-        &pending.request.client_id,
-        &state.settings.posts_web_redirect_uris.0,
-    )
-    .await
-    {
-        Ok(Some(client)) => client,
-        Ok(None) => {
-            return pages::with_cookie(
-                pages::message(
-                    &state.settings,
-                    StatusCode::BAD_REQUEST,
-                    "Unknown application",
-                    &["The application you were signing in to is no longer registered."],
-                    None,
-                ),
-                set_cookie,
-            );
-        }
-        Err(e) => return super::internal(state, e),
-    };
-    let progress = match progress(
-        state,
-        &client,
-        &pending.request,
-        Some(session),
-        Some(pending),
-    )
-    .await
-    {
-        Ok(progress) => progress,
-        Err(e) => return super::internal(state, e),
-    };
-    let layout = pages::Layout::new(&state.settings);
-    let resp = match next_step(
-        &pending.request,
-        Some(session),
-        progress,
-        chrono::Utc::now(),
-    ) {
-        Next::Login => pages::redirect(&layout.href("/login", &[("request", &pending.id)])),
-        Next::Consent => pages::redirect(&layout.href("/consent", &[("request", &pending.id)])),
-        Next::Issue => issue(state, &pending.request, session, Some(pending)).await,
-    };
-    pages::with_cookie(resp, set_cookie)
-}
-
-/// Issues the code and sends the browser back to the client. A pending request is marked
-/// answered in the same transaction that stores the code: a form posted twice cannot issue
-/// two codes, and a failure between the two steps leaves the request pending, not "done"
-/// without a code.
-pub(super) async fn issue(
-    state: &AppState,
-    request: &AuthorizationRequest,
-    session: &BrowserSession,
-    pending: Option<&Pending>,
-) -> Response {
-    let grant = CodeGrant {
-        request: request.clone(),
-        user_id: session.user.id.clone(),
-        sid: Some(session.sid.clone()),
-        auth_time: session.auth_time,
-    };
-    let stored = async {
-        let txn = state.writer.begin().await?;
-        if let Some(pending) = pending
-            && !authorization::complete(&txn, &pending.id).await?
-        {
-            txn.rollback().await?;
-            return Ok::<_, anyhow::Error>(None);
-        }
-        let code = codes::issue(&txn, &grant, state.settings.code_ttl).await?;
-        txn.commit().await?;
-        Ok(Some(code))
-    };
-    match stored.await {
-        Ok(Some(code)) => {
-            let location = code_redirect(request, &code, state.settings.issuer_str());
-            pages::redirect(&location)
-        }
-        Ok(None) => pages::message(
-            &state.settings,
-            StatusCode::BAD_REQUEST,
-            "Already done",
-            &[
-                "This sign-in request has been completed or has expired. Go back to the \
-               application; if it did not continue, start again there.",
-            ],
-            None,
-        ),
-        Err(e) => super::internal(state, e),
-    }
-}
-
-/// Denied by the user (RFC 6749 §4.1.2.1 `access_denied`); not remembered.
-pub(super) async fn deny(state: &AppState, pending: &Pending) -> Response {
-    match authorization::complete(&state.writer, &pending.id).await {
-        Ok(true) => {
-            let location = error_redirect(
-                &pending.request.redirect_uri,
-                "access_denied",
-                "the user denied the request",
-                pending.request.state.as_deref(),
-                state.settings.issuer_str(),
-            );
-            pages::redirect(&location)
-        }
-        Ok(false) => pages::message(
-            &state.settings,
-            StatusCode::BAD_REQUEST,
-            "Already done",
-            &["This sign-in request has been completed or has expired."],
-            None,
-        ),
-        Err(e) => super::internal(state, e),
     }
 }

@@ -1,14 +1,16 @@
 //! `/consent`: the client's name and each scope in words, "allow" or "deny". An "allow"
-//! is remembered for the scopes it covered; a "deny" is not remembered.
+//! is remembered for the scopes it covered; a "deny" is not remembered. The page only
+//! answers a request whose next step is consent: one that still needs a (fresh) sign-in
+//! goes to `/login` first, whatever the browser asks.
 
-use poem::{Body, Request, Response, handler, http::StatusCode, web::Data};
+use poem::{Body, IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
 
 use super::{
-    authorize, cookies, csrf, existing_browser, form::Params, headers::source_of, pages,
-    pending_for,
+    checked_form, consent_purpose, csrf, current_session, flow, form::Params, headers::source_of,
+    pages, pending_for,
 };
 use crate::{
-    authorization::Pending,
+    authorization::{Next, Pending},
     domain::scope,
     sessions::{self, BrowserSession},
     state::AppState,
@@ -22,10 +24,17 @@ pub async fn show(state: Data<&AppState>, req: &Request) -> Response {
         Ok(found) => found,
         Err(resp) => return resp,
     };
-    let Some(browser) = existing_browser(req) else {
-        return super::forbidden(&state);
-    };
-    page(&state, &browser, &pending, &session).await
+    match flow::next_for(&state, &pending, &session).await {
+        Ok((_, Next::Consent)) => page(&state, req, &pending, &session).await,
+        Ok((_, next)) => match flow::page_of(&state, &pending, next) {
+            Some(elsewhere) => elsewhere,
+            // Nothing to ask (a trusted client, or consent given meanwhile): answer.
+            None => flow::issue(&state, &pending.request, &session, Some(&pending))
+                .await
+                .into_response(),
+        },
+        Err(page) => page,
+    }
 }
 
 /// `POST /consent`.
@@ -37,18 +46,32 @@ pub async fn submit(state: Data<&AppState>, req: &Request, body: Body) -> Respon
         Err(page) => return page,
     };
     let request_id = params.get("request").unwrap_or_default();
-    if !csrf::is_valid(
-        existing_browser(req).as_deref(),
-        request_id,
-        params.get("csrf"),
-    ) || request_id.is_empty()
-    {
-        return super::forbidden(&state);
-    }
-    let (pending, session) = match context(&state, req, Some(request_id)).await {
-        Ok(found) => found,
-        Err(resp) => return resp,
+    // Without a session there is nobody to consent; the token is the session user's.
+    let session = match current_session(&state, req).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return super::forbidden(&state),
+        Err(page) => return page,
     };
+    if let Err(forbidden) = checked_form(
+        &state,
+        req,
+        &params,
+        &consent_purpose(request_id, &session.user.id),
+    ) {
+        return forbidden;
+    }
+    let pending = match pending_for(&state, req, request_id).await {
+        Ok(pending) => pending,
+        Err(page) => return page,
+    };
+    // prompt=login, max_age or id_token_hint may still want the password first.
+    match flow::next_for(&state, &pending, &session).await {
+        Ok((_, Next::Login)) => {
+            return flow::page_of(&state, &pending, Next::Login).expect("a page for Login");
+        }
+        Ok(_) => {}
+        Err(page) => return page,
+    }
     match params.get("decision") {
         Some("allow") => {
             let scope = pending.request.scope();
@@ -63,9 +86,11 @@ pub async fn submit(state: Data<&AppState>, req: &Request, body: Body) -> Respon
                 return super::internal(&state, e);
             }
             tracing::info!(client_id = %pending.request.client_id, scope = %scope, "consent given");
-            authorize::issue(&state, &pending.request, &session, Some(&pending)).await
+            flow::issue(&state, &pending.request, &session, Some(&pending))
+                .await
+                .into_response()
         }
-        Some("deny") => authorize::deny(&state, &pending).await,
+        Some("deny") => flow::deny(&state, &pending).await.into_response(),
         _ => pages::message(
             &state.settings,
             StatusCode::BAD_REQUEST,
@@ -96,23 +121,21 @@ async fn context(
         ));
     };
     let pending = pending_for(state, req, id).await?;
-    let cookie = cookies::get(req, cookies::SESSION);
-    match sessions::find(&state.db, cookie.as_deref()).await {
-        Ok(Some(session)) => Ok((pending, session)),
-        Ok(None) => {
-            let login = pages::Layout::new(&state.settings).href("/login", &[("request", id)]);
-            Err(pages::redirect(&login))
-        }
-        Err(e) => Err(super::internal(state, e)),
+    match current_session(state, req).await? {
+        Some(session) => Ok((pending, session)),
+        None => Err(flow::page_of(state, &pending, Next::Login).expect("a page for Login")),
     }
 }
 
 async fn page(
     state: &AppState,
-    browser: &str,
+    req: &Request,
     pending: &Pending,
     session: &BrowserSession,
 ) -> Response {
+    let Some(browser) = super::existing_browser(state, req) else {
+        return super::forbidden(state);
+    };
     let layout = pages::Layout::new(&state.settings);
     let client_name = super::client_name(state, &pending.request.client_id)
         .await
@@ -136,7 +159,7 @@ async fn page(
         scopes,
         email: session.user.email.clone(),
         request: pending.id.clone(),
-        csrf: csrf::token(browser, &pending.id),
+        csrf: csrf::token(&browser, &consent_purpose(&pending.id, &session.user.id)),
     };
     let target = source_of(&pending.request.redirect_uri);
     pages::with_form_target(pages::html(StatusCode::OK, &page), target)

@@ -2,16 +2,32 @@
 //! names a signed-in session (stored hashed in the database), the browser cookie binds
 //! pending requests and CSRF tokens to one browser before anyone has signed in. Both are
 //! `HttpOnly`, `SameSite=Lax` (cross-site POSTs do not carry them), `Path=/`, and `Secure`
-//! when the issuer is https.
+//! when the issuer is https — and then named with the `__Host-` prefix, which browsers
+//! only accept from this very host, over https, for `Path=/`: a sibling subdomain or a
+//! plain-http attacker on the network cannot plant one (and with it, a known browser value
+//! whose CSRF tokens they could compute).
 
 use std::time::Duration;
 
 use poem::{Request, http::header};
 
-/// The signed-in browser session.
-pub const SESSION: &str = "auth_session";
-/// The browser binding of pending requests and CSRF tokens.
-pub const BROWSER: &str = "auth_browser";
+/// The name of the signed-in browser session's cookie.
+pub fn session(secure: bool) -> &'static str {
+    if secure {
+        "__Host-auth_session"
+    } else {
+        "auth_session"
+    }
+}
+
+/// The name of the cookie that binds pending requests and CSRF tokens to the browser.
+pub fn browser(secure: bool) -> &'static str {
+    if secure {
+        "__Host-auth_browser"
+    } else {
+        "auth_browser"
+    }
+}
 
 /// The value of cookie `name` in the request, if it is there exactly once. Two cookies of
 /// one name (one set by a sibling host, say) are ambiguous: neither is trusted.
@@ -72,26 +88,31 @@ mod tests {
     #[test]
     fn a_cookie_is_found_among_others() {
         let req = request(&["a=1; auth_session=xyz; b=2"]);
-        assert_eq!(get(&req, SESSION).as_deref(), Some("xyz"));
-        assert_eq!(get(&req, BROWSER), None);
+        assert_eq!(get(&req, session(false)).as_deref(), Some("xyz"));
+        assert_eq!(get(&req, browser(false)), None);
+        assert_eq!(
+            get(&req, session(true)),
+            None,
+            "https wants the __Host- cookie"
+        );
     }
 
     #[test]
     fn a_cookie_sent_twice_is_not_trusted() {
         let req = request(&["auth_session=one", "auth_session=two"]);
-        assert_eq!(get(&req, SESSION), None);
+        assert_eq!(get(&req, session(false)), None);
         let req = request(&["auth_session=one; auth_session=two"]);
-        assert_eq!(get(&req, SESSION), None);
+        assert_eq!(get(&req, session(false)), None);
     }
 
     #[test]
     fn set_cookie_carries_the_security_attributes() {
-        let c = set(SESSION, "v", Some(Duration::from_secs(60)), true);
+        let c = set(session(true), "v", Some(Duration::from_secs(60)), true);
         assert_eq!(
             c,
-            "auth_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+            "__Host-auth_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
         );
-        assert!(!set(SESSION, "v", None, false).contains("Secure"));
-        assert!(clear(SESSION, false).contains("Max-Age=0"));
+        assert!(!set(session(false), "v", None, false).contains("Secure"));
+        assert!(clear(session(false), false).contains("Max-Age=0"));
     }
 }

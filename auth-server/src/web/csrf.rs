@@ -4,8 +4,11 @@
 //! (a pending request's id, or the name of a stand-alone form). The cookie is `HttpOnly`,
 //! so a page of another origin can neither read it nor compute the token, and every
 //! replica recomputes it from the cookie it receives. A token expires with the pending
-//! request it names. (The form and the cookie are both needed: `SameSite=Lax` already keeps
-//! the cookie off cross-site POSTs, the token keeps out a same-site attacker.)
+//! request it names. `SameSite=Lax` already keeps the cookie off cross-site POSTs; the
+//! token adds a proof that the form came from our page. Someone who can plant cookies (a
+//! sibling subdomain, a plain-http network attacker) could choose the browser value and
+//! compute its tokens, so on https the cookie carries the `__Host-` prefix, which only this
+//! host can set (see `cookies`).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use sha2::{Digest, Sha256};

@@ -3,11 +3,11 @@
 //! and a wrong password), then starts a browser session with a new id and continues the
 //! interrupted authorization.
 
-use poem::{Body, Request, Response, handler, http::StatusCode, web::Data};
+use poem::{Body, IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
 
 use super::{
-    authorize, browser_cookie, cookies, csrf, existing_browser, form::Params, headers::source_of,
-    pages, pending_for,
+    browser_cookie, checked_form, current_session, flow, form::Params, headers::source_of, pages,
+    pending_for,
 };
 use crate::{
     authorization::Pending,
@@ -61,13 +61,11 @@ pub async fn submit(state: Data<&AppState>, req: &Request, body: Body) -> Respon
         Ok(params) => params,
         Err(page) => return page,
     };
-    let browser = existing_browser(req);
     let request_id = params.get("request");
-    let purpose = request_id.unwrap_or(STANDALONE);
-    if !csrf::is_valid(browser.as_deref(), purpose, params.get("csrf")) {
-        return super::forbidden(&state);
-    }
-    let browser = browser.expect("a valid CSRF token implies the cookie");
+    let browser = match checked_form(&state, req, &params, request_id.unwrap_or(STANDALONE)) {
+        Ok(browser) => browser,
+        Err(forbidden) => return forbidden,
+    };
     let pending = match request_id {
         Some(id) => match pending_for(&state, req, id).await {
             Ok(pending) => Some(pending),
@@ -134,11 +132,10 @@ pub(super) async fn signed_in(
     user: crate::entities::users::Model,
     pending: Option<&Pending>,
 ) -> Response {
-    let previous =
-        match sessions::find(&state.db, cookies::get(req, cookies::SESSION).as_deref()).await {
-            Ok(previous) => previous,
-            Err(e) => return super::internal(state, e),
-        };
+    let previous = match current_session(state, req).await {
+        Ok(previous) => previous,
+        Err(page) => return page,
+    };
     let (cookie, sid) = match sessions::sign_in(
         &state.writer,
         &user.id,
@@ -150,12 +147,8 @@ pub(super) async fn signed_in(
         Ok(signed_in) => signed_in,
         Err(e) => return super::internal(state, e),
     };
-    let set_cookie = cookies::set(
-        cookies::SESSION,
-        cookie.value(),
-        Some(state.settings.session_ttl),
-        super::secure(state),
-    );
+    let set_cookie = super::session_cookie(state, cookie.value());
+    let new_session = previous.as_ref().is_none_or(|p| p.sid != sid);
     let email = user.email.clone();
     let session = BrowserSession {
         sid,
@@ -163,7 +156,19 @@ pub(super) async fn signed_in(
         auth_time: chrono::Utc::now(),
     };
     match pending {
-        Some(pending) => authorize::resume(state, pending, &session, Some(set_cookie)).await,
+        Some(pending) => {
+            let outcome = flow::resume(state, pending, &session).await;
+            if outcome.already_done() && new_session {
+                // The same form, posted twice at once: the other post answered the client
+                // with a code of its own session. This session is not the code's; keep
+                // it from replacing that one in the browser.
+                if let Err(e) = sessions::end(&state.writer, &session.sid).await {
+                    return super::internal(state, e);
+                }
+                return outcome.into_response();
+            }
+            pages::with_cookie(outcome.into_response(), Some(set_cookie))
+        }
         None => {
             let signed_in = format!("You are signed in as {email}.");
             let page = pages::message(

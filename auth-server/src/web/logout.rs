@@ -1,15 +1,16 @@
 //! `GET`/`POST /oauth/logout`: OpenID Connect RP-Initiated Logout 1.0.
 //!
-//! With a valid `id_token_hint` for the signed-in user, the session ends at once; without
-//! one (or for another user) the user confirms on a CSRF-protected form first, so that a
-//! link on another site cannot sign anyone out. Ending the session revokes every login made
+//! With a valid `id_token_hint` of this very session (its `sid`), the session ends at once;
+//! without one — or with an ID token of another session, which any site that ever held one
+//! could send (§2: the OP must then ask) — the user confirms on a CSRF-protected form
+//! (posted, never a GET) first, so that a link on another site cannot sign anyone out. Ending the session revokes every login made
 //! in it. The browser goes back only to a `post_logout_redirect_uri` registered for the
 //! client; otherwise it sees a "signed out" page. Other browsers' sessions stay.
 
 use poem::{Body, Request, Response, handler, http::StatusCode, web::Data};
 
 use super::{
-    browser_cookie, cookies, csrf, existing_browser, form::Params, headers::source_of, pages,
+    browser_cookie, checked_form, csrf, current_session, form::Params, headers::source_of, pages,
 };
 use crate::{
     authorization::with_query,
@@ -25,7 +26,7 @@ const PURPOSE: &str = "logout";
 /// `GET /oauth/logout`.
 #[handler]
 pub async fn get(state: Data<&AppState>, req: &Request) -> Response {
-    logout(&state, req, Params::from_query(req)).await
+    logout(&state, req, Params::from_query(req), false).await
 }
 
 /// `POST /oauth/logout`: a relying party's form, or our confirmation.
@@ -33,7 +34,7 @@ pub async fn get(state: Data<&AppState>, req: &Request) -> Response {
 pub async fn post(state: Data<&AppState>, req: &Request, body: Body) -> Response {
     let body = super::body_bytes(body).await;
     match super::form_params(&state, req, &body) {
-        Ok(params) => logout(&state, req, params).await,
+        Ok(params) => logout(&state, req, params, true).await,
         Err(page) => page,
     }
 }
@@ -44,31 +45,28 @@ struct LogoutRequest {
     /// Set only when registered for `client`.
     post_logout_redirect_uri: Option<String>,
     state: Option<String>,
-    /// The user the hint names, when a valid hint was sent.
-    hinted_sub: Option<String>,
+    /// The session a valid hint names (`sid`), when a valid hint was sent.
+    hinted: Option<id_token::IdTokenClaims>,
 }
 
-async fn logout(state: &AppState, req: &Request, params: Params) -> Response {
+async fn logout(state: &AppState, req: &Request, params: Params, posted: bool) -> Response {
     let request = match parse(state, &params).await {
         Ok(request) => request,
         Err(resp) => return resp,
     };
-    let cookie = cookies::get(req, cookies::SESSION);
-    let session = match sessions::find(&state.db, cookie.as_deref()).await {
+    let session = match current_session(state, req).await {
         Ok(session) => session,
-        Err(e) => return super::internal(state, e),
+        Err(page) => return page,
     };
     let confirmed = match params.get("decision") {
-        Some("logout") => {
-            if !csrf::is_valid(
-                existing_browser(req).as_deref(),
-                PURPOSE,
-                params.get("csrf"),
-            ) {
-                return super::forbidden(state);
+        // The confirmation is a POST of our form; a GET that says so is only a link.
+        Some("logout") if posted => {
+            if let Err(forbidden) = checked_form(state, req, &params, PURPOSE) {
+                return forbidden;
             }
             true
         }
+        Some("logout") => false,
         Some(_) => {
             return pages::message(
                 &state.settings,
@@ -80,12 +78,12 @@ async fn logout(state: &AppState, req: &Request, params: Params) -> Response {
         }
         None => false,
     };
-    // The hint proves which user the relying party means; only that user's session ends
-    // without asking.
-    let hint_matches = request
-        .hinted_sub
-        .as_deref()
-        .is_some_and(|sub| session.as_ref().is_none_or(|s| s.user.id == sub));
+    // Only an ID token of this very session ends it without asking. Without a session
+    // there is nothing to end: a valid hint just goes back.
+    let hint_matches = request.hinted.as_ref().is_some_and(|hint| match &session {
+        Some(s) => hint.sid.as_deref() == Some(s.sid.as_str()) && hint.sub == s.user.id,
+        None => true,
+    });
     if confirmed || hint_matches {
         end(state, session.as_ref(), &request).await
     } else {
@@ -146,14 +144,20 @@ async fn parse(state: &AppState, params: &Params) -> Result<LogoutRequest, Respo
     if post_logout_redirect_uri.is_none() && one("post_logout_redirect_uri").is_some() {
         tracing::debug!("post_logout_redirect_uri not registered for the client; not redirecting");
     }
-    let logout_state = one("state")
-        .filter(|s| s.len() <= super::authorize::MAX_PARAMETER_BYTES)
-        .map(str::to_owned);
+    let logout_state = match one("state") {
+        Some(s) if s.len() > super::authorize::MAX_PARAMETER_BYTES => {
+            return Err(bad("The state is too long."));
+        }
+        Some(s) if s.chars().any(char::is_control) || params.not_utf8() == Some("state") => {
+            return Err(bad("The state holds characters it may not."));
+        }
+        s => s.map(str::to_owned),
+    };
     Ok(LogoutRequest {
         client,
         post_logout_redirect_uri,
         state: logout_state,
-        hinted_sub: hint.map(|h| h.sub),
+        hinted: hint,
     })
 }
 
@@ -168,7 +172,7 @@ async fn end(
     {
         return super::internal(state, e);
     }
-    let clear = cookies::clear(cookies::SESSION, super::secure(state));
+    let clear = super::clear_session_cookie(state);
     let resp = match &request.post_logout_redirect_uri {
         Some(uri) => {
             let location = match &request.state {

@@ -6,6 +6,7 @@ pub mod authorize;
 mod consent;
 mod cookies;
 mod csrf;
+mod flow;
 mod form;
 mod headers;
 mod login;
@@ -21,7 +22,8 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     authorization::{self, Pending},
-    digest::{random_token, sha256_hex},
+    digest::{is_token, random_token, sha256_hex},
+    sessions::{self, BrowserSession},
     state::AppState,
 };
 
@@ -80,25 +82,68 @@ fn secure(state: &AppState) -> bool {
 
 /// The browser cookie of this request, or a new one (with the `Set-Cookie` to send).
 fn browser_cookie(state: &AppState, req: &Request) -> anyhow::Result<(String, Option<String>)> {
-    if let Some(value) = cookies::get(req, cookies::BROWSER).filter(|v| is_token(v)) {
+    if let Some(value) = existing_browser(state, req) {
         return Ok((value, None));
     }
     let value = random_token()?;
-    let set = cookies::set(cookies::BROWSER, &value, None, secure(state));
+    let set = cookies::set(cookies::browser(secure(state)), &value, None, secure(state));
     Ok((value, Some(set)))
 }
 
-/// A browser cookie as we make them (anything else was not set by us).
-fn is_token(value: &str) -> bool {
-    value.len() == 43
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+/// The browser cookie, if this request has one shaped like ours.
+fn existing_browser(state: &AppState, req: &Request) -> Option<String> {
+    cookies::get(req, cookies::browser(secure(state))).filter(|v| is_token(v))
 }
 
-/// The browser cookie, if this request has one of ours.
-fn existing_browser(req: &Request) -> Option<String> {
-    cookies::get(req, cookies::BROWSER).filter(|v| is_token(v))
+/// The signed-in session of this browser, if any.
+async fn current_session(
+    state: &AppState,
+    req: &Request,
+) -> Result<Option<BrowserSession>, Response> {
+    let cookie = cookies::get(req, cookies::session(secure(state)));
+    sessions::find(&state.db, cookie.as_deref())
+        .await
+        .map_err(|e| internal(state, e))
+}
+
+/// The `Set-Cookie` of a new session's cookie value.
+fn session_cookie(state: &AppState, value: &str) -> String {
+    let secure = secure(state);
+    cookies::set(
+        cookies::session(secure),
+        value,
+        Some(state.settings.session_ttl),
+        secure,
+    )
+}
+
+/// The `Set-Cookie` that removes the session cookie.
+fn clear_session_cookie(state: &AppState) -> String {
+    cookies::clear(cookies::session(secure(state)), secure(state))
+}
+
+/// The one CSRF check of every form: the post must carry this browser's token for
+/// `purpose`. Returns the browser cookie's value, or the 403 page (nothing was changed).
+// The page is the error: built once per request and returned at once.
+#[allow(clippy::result_large_err)]
+fn checked_form(
+    state: &AppState,
+    req: &Request,
+    params: &form::Params,
+    purpose: &str,
+) -> Result<String, Response> {
+    let browser = existing_browser(state, req);
+    if !purpose.is_empty() && csrf::is_valid(browser.as_deref(), purpose, params.get("csrf")) {
+        Ok(browser.expect("a valid CSRF token implies the cookie"))
+    } else {
+        Err(forbidden(state))
+    }
+}
+
+/// The CSRF purpose of the consent form: the request and the user it was shown to, so
+/// that after a switch of user in another tab the old page cannot consent for the new one.
+fn consent_purpose(request_id: &str, user_id: &str) -> String {
+    format!("consent\0{request_id}\0{user_id}")
 }
 
 /// Whether `pending` belongs to the browser with cookie `browser`.
@@ -131,7 +176,7 @@ async fn pending_for(state: &AppState, req: &Request, id: &str) -> Result<Pendin
         }
         Err(e) => return Err(pages::server_error(settings, &e)),
     };
-    if !is_bound(&pending, existing_browser(req).as_deref()) {
+    if !is_bound(&pending, existing_browser(state, req).as_deref()) {
         return Err(pages::message(
             settings,
             StatusCode::FORBIDDEN,

@@ -143,9 +143,9 @@ pub struct LogoutPage {
 /// A link under a message.
 #[derive(Debug, Clone)]
 pub struct Link {
-    /// Where.
+    /// The link target.
     pub href: String,
-    /// Its text.
+    /// The link text.
     pub text: String,
 }
 

@@ -5,8 +5,7 @@
 use poem::{Body, Request, Response, handler, http::StatusCode, web::Data};
 
 use super::{
-    browser_cookie, csrf, existing_browser, form::Params, headers::source_of, login, pages,
-    pending_for,
+    browser_cookie, checked_form, form::Params, headers::source_of, login, pages, pending_for,
 };
 use crate::{
     authorization::Pending,
@@ -61,16 +60,11 @@ pub async fn submit(state: Data<&AppState>, req: &Request, body: Body) -> Respon
         Ok(params) => params,
         Err(page) => return page,
     };
-    let browser = existing_browser(req);
     let request_id = params.get("request");
-    if !csrf::is_valid(
-        browser.as_deref(),
-        request_id.unwrap_or(STANDALONE),
-        params.get("csrf"),
-    ) {
-        return super::forbidden(&state);
-    }
-    let browser = browser.expect("a valid CSRF token implies the cookie");
+    let browser = match checked_form(&state, req, &params, request_id.unwrap_or(STANDALONE)) {
+        Ok(browser) => browser,
+        Err(forbidden) => return forbidden,
+    };
     let pending = match request_id {
         Some(id) => match pending_for(&state, req, id).await {
             Ok(pending) => Some(pending),

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::{
     browser::{Browser, Pkce, location, params, query},
-    helpers::{POSTS_WEB_REDIRECT_URI, TestApp, spawn_app},
+    helpers::{TestApp, spawn_app},
 };
 
 const REGISTERED: &str = "https://app.example.com/cb";
@@ -122,7 +122,6 @@ async fn a_loopback_ip_redirect_uri_matches_on_any_port() {
         .authorize(&params("posts-web", moved, &pkce, "posts:read"))
         .await;
     assert!(location(&resp).starts_with("/login?request="));
-    let _ = POSTS_WEB_REDIRECT_URI;
 }
 
 #[tokio::test]

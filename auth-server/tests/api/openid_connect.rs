@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     browser::{Browser, Pkce, exchange, hidden, location, params, query},
-    helpers::{PASSWORD, POSTS_WEB_REDIRECT_URI, TestApp, assert_oauth_error, spawn_app},
+    helpers::{PASSWORD, TestApp, assert_oauth_error, spawn_app},
 };
 
 const RP: &str = "https://rp.example.com/cb";
@@ -679,5 +679,107 @@ async fn a_hint_for_another_user_asks_before_ending_this_browsers_session() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.text().await.unwrap().contains(r#"value="logout""#));
     assert!(second.cookie("auth_session").is_some());
-    let _ = POSTS_WEB_REDIRECT_URI;
+}
+
+#[tokio::test]
+async fn logout_asks_when_the_hint_is_not_of_this_session() {
+    let app = spawn_app().await;
+    relying_party(&app).await;
+    app.signed_up_user("old@example.com").await;
+    let browser = Browser::new(&app);
+    // An ID token without a session (the password grant), and one of an ended session.
+    let sessionless: Value = app
+        .post_token(&[
+            ("grant_type", "password"),
+            ("username", "old@example.com"),
+            ("password", PASSWORD),
+            ("scope", "openid"),
+        ])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = sign_in(&app, &browser, "old@example.com", "openid").await;
+    let old_hint = first["id_token"].as_str().unwrap().to_owned();
+    browser
+        .get(&format!("/oauth/logout?id_token_hint={old_hint}"))
+        .await;
+    sign_in(&app, &browser, "old@example.com", "openid").await;
+
+    for hint in [sessionless["id_token"].as_str().unwrap(), old_hint.as_str()] {
+        let resp = browser
+            .get(&format!("/oauth/logout?id_token_hint={hint}"))
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(
+            resp.text().await.unwrap().contains(r#"value="logout""#),
+            "asks"
+        );
+        assert!(browser.cookie("auth_session").is_some(), "nothing ended");
+    }
+    // The confirmation is a POST: a link that says "logout" only asks.
+    let page = browser.get("/oauth/logout").await.text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let resp = browser
+        .get(&format!("/oauth/logout?decision=logout&csrf={csrf}"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(browser.cookie("auth_session").is_some());
+}
+
+#[tokio::test]
+async fn a_code_of_a_session_that_logged_out_is_refused() {
+    let app = spawn_app().await;
+    relying_party(&app).await;
+    app.signed_up_user("late-code@example.com").await;
+    let browser = Browser::new(&app);
+    let tokens = sign_in(&app, &browser, "late-code@example.com", "openid").await;
+    let pkce = Pkce::new();
+    let resp = browser.authorize(&params("rp", RP, &pkce, "openid")).await;
+    let code = query(&location(&resp))["code"].clone();
+
+    browser
+        .get(&format!(
+            "/oauth/logout?id_token_hint={}",
+            tokens["id_token"].as_str().unwrap()
+        ))
+        .await;
+
+    let resp = exchange(&app, "rp", &code, RP, &pkce.verifier).await;
+    assert_oauth_error(resp, StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn control_characters_in_nonce_state_or_login_hint_are_invalid_request() {
+    let app = spawn_app().await;
+    relying_party(&app).await;
+    let browser = Browser::new(&app);
+    let pkce = Pkce::new();
+    for (name, value) in [
+        ("nonce", "a\u{0}b"),
+        ("login_hint", "x\u{1}"),
+        ("nonce", "n\nn"),
+    ] {
+        let mut p = params("rp", RP, &pkce, "openid");
+        p.push((name, value));
+        let resp = browser.authorize(&p).await;
+        assert_eq!(
+            query(&location(&resp))["error"],
+            "invalid_request",
+            "{name}"
+        );
+    }
+    let resp = browser
+        .get(&format!(
+            "/oauth/authorize?response_type=code&client_id=rp&redirect_uri={RP}&scope=openid\
+             &code_challenge={}&code_challenge_method=S256&state=ab%FFcd",
+            pkce.challenge
+        ))
+        .await;
+    let q = query(&location(&resp));
+    assert_eq!(q["error"], "invalid_request");
+    assert!(
+        !q.contains_key("state"),
+        "a state that is not UTF-8 is not echoed altered"
+    );
 }

@@ -517,10 +517,18 @@ async fn a_sign_in_started_on_one_replica_finishes_on_another() {
 }
 
 #[tokio::test]
-async fn an_https_issuer_marks_the_cookies_secure() {
+async fn an_https_issuer_gives_host_only_secure_cookies() {
     let app = spawn_app_with(|s| s.issuer = "https://auth.example.com".parse().unwrap()).await;
+    app.signed_up_user("tls@example.com").await;
     let browser = Browser::new(&app);
     let pkce = Pkce::new();
+    let set_cookies = |resp: &reqwest::Response| -> Vec<String> {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
     let resp = browser
         .authorize(&params(
             "posts-web",
@@ -529,9 +537,33 @@ async fn an_https_issuer_marks_the_cookies_secure() {
             "posts:read",
         ))
         .await;
-    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("; Secure"), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    let browser_cookie = set_cookies(&resp).join("\n");
+    assert!(
+        browser_cookie.starts_with("__Host-auth_browser="),
+        "{browser_cookie}"
+    );
+    let (_, page) = browser.follow(resp).await;
+    let resp = browser
+        .submit_login(&page, "tls@example.com", PASSWORD)
+        .await;
+    let session = set_cookies(&resp).join("\n");
+    assert!(session.starts_with("__Host-auth_session="), "{session}");
+    for cookie in [&browser_cookie, &session] {
+        for attribute in ["; Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(!cookie.contains("Domain="), "{cookie}");
+    }
+    // A cookie without the prefix (planted by a sibling host, say) is not ours.
+    let planted = Browser::new(&app);
+    planted.set_cookie("auth_browser", &"A".repeat(43));
+    let page = planted.get("/login").await;
+    assert!(
+        set_cookies(&page)
+            .iter()
+            .any(|c| c.starts_with("__Host-auth_browser=")),
+        "a fresh browser cookie replaces the planted one"
+    );
 }
 
 #[tokio::test]
@@ -614,4 +646,101 @@ async fn an_expired_request_or_a_non_form_body_is_a_clear_4xx() {
         .await
         .unwrap();
     assert_eq!(json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn the_consent_page_cannot_stand_in_for_a_fresh_sign_in() {
+    let app = spawn_app().await;
+    untrusted_client(&app).await;
+    app.signed_up_user("stepup@example.com").await;
+    let browser = Browser::new(&app);
+    let pkce = Pkce::new();
+    // A session and a remembered consent.
+    let resp = authorize_third(&browser, &pkce, "posts:read").await;
+    let resp = browser.sign_in(resp, "stepup@example.com").await;
+    let (_, consent) = browser.follow(resp).await;
+    browser.submit_consent(&consent, "allow").await;
+
+    // prompt=login sends the browser to /login; going to /consent instead does not help.
+    let mut p = params("third", APP, &pkce, "posts:read");
+    p.push(("prompt", "login"));
+    let login = location(&browser.authorize(&p).await);
+    let request = query(&format!("http://x{login}"))["request"].clone();
+    let resp = browser.get(&format!("/consent?request={request}")).await;
+    assert!(
+        location(&resp).starts_with("/login?request="),
+        "GET /consent"
+    );
+    let csrf = hidden(&consent, "csrf").unwrap();
+    let resp = browser
+        .post(
+            "/consent",
+            &[
+                ("csrf", &csrf),
+                ("request", &request),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    assert!(
+        resp.status() == StatusCode::FORBIDDEN || location(&resp).starts_with("/login?request="),
+        "POST /consent issued a code without the fresh sign-in: {}",
+        resp.status()
+    );
+}
+
+#[tokio::test]
+async fn a_consent_page_shown_to_one_user_cannot_consent_for_another() {
+    let app = spawn_app().await;
+    untrusted_client(&app).await;
+    app.signed_up_user("first@example.com").await;
+    app.signed_up_user("second@example.com").await;
+    let browser = Browser::new(&app);
+    let pkce = Pkce::new();
+    let resp = authorize_third(&browser, &pkce, "posts:read").await;
+    let resp = browser.sign_in(resp, "first@example.com").await;
+    let (_, consent_for_first) = browser.follow(resp).await;
+    // In another tab, someone else signs in in this browser.
+    let page = browser.get("/login").await.text().await.unwrap();
+    browser
+        .submit_login(&page, "second@example.com", PASSWORD)
+        .await;
+
+    let resp = browser.submit_consent(&consent_for_first, "allow").await;
+
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_login_form_posted_twice_at_once_leaves_the_browser_with_the_codes_session() {
+    let app = spawn_app().await;
+    app.signed_up_user("double@example.com").await;
+    let browser = Browser::new(&app);
+    let pkce = Pkce::new();
+    let resp = browser
+        .authorize(&params(
+            "posts-web",
+            POSTS_WEB_REDIRECT_URI,
+            &pkce,
+            "posts:read",
+        ))
+        .await;
+    let (_, page) = browser.follow(resp).await;
+
+    let (a, b) = tokio::join!(
+        browser.submit_login(&page, "double@example.com", PASSWORD),
+        browser.submit_login(&page, "double@example.com", PASSWORD),
+    );
+
+    let (winner, loser) = if a.status() == StatusCode::SEE_OTHER {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(location(&winner).starts_with(POSTS_WEB_REDIRECT_URI));
+    assert_eq!(loser.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        loser.headers().get("set-cookie").is_none(),
+        "the losing post sets no session of its own"
+    );
 }

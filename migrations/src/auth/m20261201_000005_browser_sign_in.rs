@@ -308,6 +308,20 @@ impl MigrationTrait for Migration {
                             .string_len(36)
                             .null(),
                     )
+                    // A deleted user's or client's codes go with them (a client registered
+                    // again under the same id inherits nothing).
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(AuthorizationCodes::Table, AuthorizationCodes::UserId)
+                            .to(Users::Table, Users::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(AuthorizationCodes::Table, AuthorizationCodes::ClientId)
+                            .to(Clients::Table, Clients::ClientId)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;
