@@ -295,6 +295,11 @@ impl JwksCache {
             .map_or_else(|| self.miss(), KeyLookup::Found)
     }
 
+    /// The key the set in use holds under `kid`, without any fetch.
+    pub(crate) fn cached_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.lookup(kid)
+    }
+
     fn lookup(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         self.current()?.keys.get(kid).cloned()
     }

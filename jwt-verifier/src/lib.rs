@@ -19,6 +19,7 @@ mod jwks_cache;
 mod observer;
 mod rejection;
 mod scope;
+mod verified;
 mod verifier;
 
 #[cfg(feature = "poem")]
@@ -33,4 +34,6 @@ pub use jwks_cache::{JwksCache, JwksCacheBuilder, KeySource};
 pub use observer::{FetchTrigger, Observer};
 pub use rejection::{MAX_TOKEN_BYTES, Rejection};
 pub use scope::{ScopeSet, ScopeSetError};
-pub use verifier::{MAX_LEEWAY, TokenVerifier, TokenVerifierBuilder, VerifyError};
+pub use verifier::{
+    DEFAULT_CACHED_TOKENS, MAX_LEEWAY, TokenVerifier, TokenVerifierBuilder, VerifyError,
+};

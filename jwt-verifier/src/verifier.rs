@@ -16,6 +16,10 @@ use crate::claims::{Claims, is_usable_subject};
 use crate::jwks_cache::{JwksCache, KeyLookup};
 use crate::rejection::{MAX_TOKEN_BYTES, Rejection};
 use crate::scope::ScopeSet;
+use crate::verified::VerifiedTokens;
+
+/// Verified tokens a [`TokenVerifier`] remembers by default (about 300 bytes each).
+pub const DEFAULT_CACHED_TOKENS: usize = 4096;
 
 /// The largest leeway a verifier applies: no clock is a day off, and a leeway beyond the
 /// epoch would overflow the `exp` arithmetic.
@@ -59,15 +63,13 @@ pub enum VerifyError {
 /// ```
 #[derive(Clone)]
 pub struct TokenVerifier {
-    // Shared, so that state added later (a cache of verified tokens) is shared by clones too.
+    // Shared, so that clones share the cache of verified tokens too.
     inner: Arc<Inner>,
 }
 
-// Issue 14's cache of verified tokens belongs here: looked up right after the size check,
-// keyed by a hash of the whole token, entries dropped at `exp` and whenever the key set no
-// longer holds their kid. `verify` keeps its signature; the builder gains an option.
 struct Inner {
     keys: JwksCache,
+    verified: VerifiedTokens,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -94,6 +96,7 @@ pub struct TokenVerifierBuilder {
     audience: String,
     leeway: Duration,
     required: ScopeSet,
+    cached_tokens: usize,
 }
 
 impl TokenVerifierBuilder {
@@ -113,6 +116,18 @@ impl TokenVerifierBuilder {
         self
     }
 
+    /// How many verified tokens to remember (default [`DEFAULT_CACHED_TOKENS`]; 0 turns
+    /// the cache off). A token presented again is then accepted without a second RSA
+    /// check, as long as it is the very same token (its SHA-256 is the key), before its
+    /// `exp`, and while the key set still holds the key that verified it: a key dropped
+    /// from the set (a revoked key) stops vouching for its cached tokens at the next
+    /// refresh of the set, as it stops verifying new ones. Scopes required of every token
+    /// are checked on every request, cached or not.
+    pub fn cached_tokens(mut self, capacity: usize) -> Self {
+        self.cached_tokens = capacity;
+        self
+    }
+
     /// The verifier.
     pub fn build(self) -> TokenVerifier {
         let mut validation = Validation::new(Algorithm::RS256);
@@ -126,6 +141,7 @@ impl TokenVerifierBuilder {
         TokenVerifier {
             inner: Arc::new(Inner {
                 keys: self.keys,
+                verified: VerifiedTokens::new(self.cached_tokens),
                 validation,
                 issuer: self.issuer,
                 audience: self.audience,
@@ -159,7 +175,14 @@ impl TokenVerifier {
             audience: audience.into(),
             leeway: Duration::from_secs(30),
             required: ScopeSet::default(),
+            cached_tokens: DEFAULT_CACHED_TOKENS,
         }
+    }
+
+    /// How many verified tokens the cache holds now (see
+    /// [`TokenVerifierBuilder::cached_tokens`]).
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.verified.len()
     }
 
     /// The expected `iss`.
@@ -217,6 +240,14 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Rejection::TooLarge.into());
         }
+        let verified = &self.inner.verified;
+        let hash = verified.is_enabled().then(|| VerifiedTokens::hash(token));
+        if let Some(hit) = hash.and_then(|hash| verified.get(hash)) {
+            let current = self.inner.keys.cached_key(&hit.kid);
+            if let Some(claims) = hit.confirm(current.as_ref()) {
+                return self.require_scopes(claims);
+            }
+        }
         let header = parse_header(token)?;
         match header.alg.as_deref() {
             Some("RS256") => {}
@@ -246,6 +277,13 @@ impl TokenVerifier {
         if !is_usable_subject(&claims.sub) {
             return Err(Rejection::Claims("unusable sub".to_owned()).into());
         }
+        if let Some(hash) = hash {
+            verified.insert(hash, &claims, &kid, &key);
+        }
+        self.require_scopes(claims)
+    }
+
+    fn require_scopes(&self, claims: Claims) -> Result<Claims, VerifyError> {
         if !claims.scope.contains_all(&self.inner.required) {
             self.record_scope(&self.inner.required, &claims.scope);
             return Err(VerifyError::InsufficientScope(self.inner.required.clone()));

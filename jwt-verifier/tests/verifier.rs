@@ -302,3 +302,85 @@ async fn an_absurd_leeway_is_capped_instead_of_overflowing() {
     let expired = with_claims(json!({"exp": 1}));
     assert_eq!(rejection_of(&verifier, &expired).await, Rejection::Expired);
 }
+
+#[tokio::test]
+async fn a_cached_verification_ends_when_its_key_leaves_the_key_set() {
+    // Arrange: both keys published; a token of the second key verified once (cached).
+    let (_dir, path) = key_file(&common::jwks_of(&[primary(), second()]));
+    let keys = JwksCache::builder(KeySource::File(path.clone()))
+        .build()
+        .unwrap();
+    keys.load().await.unwrap();
+    let verifier = TokenVerifier::builder(keys.clone(), ISSUER, AUDIENCE).build();
+    let token = second().token("alice", "orders:read");
+    let other = primary().token("bob", "orders:read");
+    verifier.verify(&token).await.expect("valid");
+    verifier.verify(&other).await.expect("valid");
+    assert_eq!(verifier.cached_tokens(), 2);
+    verifier
+        .verify(&token)
+        .await
+        .expect("still valid, from the cache");
+
+    // Act: the auth server revokes the second key; the set is reloaded without it.
+    std::fs::write(&path, primary().jwks()).unwrap();
+    keys.load().await.unwrap();
+
+    // Assert: the cached token is refused like a new one; the other key's token stands.
+    assert_eq!(
+        rejection_of(&verifier, &token).await,
+        Rejection::UnknownKid(second().kid().to_owned())
+    );
+    verifier
+        .verify(&other)
+        .await
+        .expect("its key is still published");
+}
+
+#[tokio::test]
+async fn a_cached_verification_ends_at_the_tokens_exp() {
+    let (verifier, _recorder, _dir) = verifier().await;
+    let verifier = TokenVerifier::builder(verifier.keys().clone(), ISSUER, AUDIENCE)
+        .leeway(Duration::ZERO)
+        .build();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = with_claims(json!({ "exp": now + 2 }));
+    verifier
+        .verify(&token)
+        .await
+        .expect("valid for two seconds");
+    assert_eq!(verifier.cached_tokens(), 1);
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+
+    assert_eq!(rejection_of(&verifier, &token).await, Rejection::Expired);
+}
+
+#[tokio::test]
+async fn cached_tokens_still_meet_the_required_scopes_and_the_cache_can_be_off() {
+    let (verifier, _recorder, _dir) = verifier().await;
+    let strict = TokenVerifier::builder(verifier.keys().clone(), ISSUER, AUDIENCE)
+        .required_scopes(ScopeSet::parse("orders:write").unwrap())
+        .build();
+    let narrow = primary().token("alice", "orders:read");
+    for _ in 0..2 {
+        assert!(matches!(
+            strict.verify(&narrow).await,
+            Err(VerifyError::InsufficientScope(_))
+        ));
+    }
+    let uncached = TokenVerifier::builder(verifier.keys().clone(), ISSUER, AUDIENCE)
+        .cached_tokens(0)
+        .build();
+    uncached.verify(&narrow).await.expect("valid");
+    assert_eq!(uncached.cached_tokens(), 0);
+    // One character of the signature changed: not the cached token, verified and refused.
+    verifier.verify(&narrow).await.expect("valid");
+    let at = narrow.len() - 10;
+    let swapped = if &narrow[at..=at] == "A" { "B" } else { "A" };
+    let forged = format!("{}{swapped}{}", &narrow[..at], &narrow[at + 1..]);
+    assert_eq!(rejection_of(&verifier, &forged).await, Rejection::Signature);
+}
