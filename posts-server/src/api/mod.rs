@@ -1,10 +1,12 @@
 //! The HTTP API: one `#[OpenApi]` per area, combined into one service.
 
 mod health;
+mod json_bytes;
 mod posts;
 
 pub use health::HealthApi;
-pub use posts::PostsApi;
+pub use json_bytes::JsonBytes;
+pub use posts::{PostsApi, page_json, page_json_through_value};
 
 use poem_openapi::{OpenApiService, Tags};
 
