@@ -14,6 +14,7 @@ pub mod docs;
 pub mod domain;
 pub mod entities;
 pub mod error;
+pub mod inserts;
 pub mod limits;
 pub mod metrics;
 pub mod posts;

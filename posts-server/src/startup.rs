@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::db;
 use crate::docs::ApiDocs;
 use crate::error::ProblemDetails;
+use crate::inserts::Inserter;
 use crate::limits::BodyLimit;
 use crate::metrics::{HttpMetrics, Metrics};
 use crate::request_log::RequestLog;
@@ -68,6 +69,7 @@ impl Application {
         .build();
         let state = AppState {
             db: databases.reader,
+            inserter: Inserter::spawn(databases.writer.clone()),
             writer: databases.writer,
             keys,
             bearer: BearerAuth::new(verifier, crate::auth::bearer::REALM),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use jwt_verifier::{BearerAuth, JwksCache};
 use sea_orm::DatabaseConnection;
 
+use crate::inserts::Inserter;
 use crate::metrics::Metrics;
 
 /// Database, keys and metrics; cheap to clone (everything inside is shared).
@@ -14,6 +15,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The posts database, for writes (see [`crate::db::Databases`]).
     pub writer: DatabaseConnection,
+    /// Stores new posts through `writer`, many per commit.
+    pub inserter: Inserter,
     /// The cached key set.
     pub keys: JwksCache,
     /// Checks the bearer tokens of requests against `keys`.

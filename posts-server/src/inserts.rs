@@ -1,0 +1,118 @@
+//! Group commit of new posts.
+//!
+//! `synchronous=FULL` makes every commit wait for an fsync of the WAL, and on SQLite one
+//! connection writes at a time, so posts created one transaction each queue behind each
+//! other's fsyncs: the disk, not the CPU, sets the rate. Here one task owns the inserts:
+//! it takes every new post that is waiting and stores them with one multi-row INSERT,
+//! which commits (and fsyncs) once for all of them. Nothing is answered before that
+//! commit, so a 201 still means the post is on disk; under light load each post commits
+//! alone, as soon as it arrives, exactly as before. The refresh-token rotations of the
+//! auth server are committed the same way (`auth-server/src/tokens/rotation.rs`).
+//!
+//! A batch that breaks a constraint (a duplicate id: not expected with UUID v7, but not
+//! ruled out by anything but chance) is retried post by post, so that only the culprit
+//! fails. Any other failure fails the whole batch (500, or 503 when the database is
+//! unavailable): the single statement is atomic, so either all of its posts were stored
+//! or, if the commit's outcome is unknown, none was acknowledged. The task holds only the
+//! pool, so it survives an outage and writes again once the pool has reconnected.
+
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, SqlErr};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::entities::post;
+
+/// Posts stored by one statement at most (6 parameters each, far below SQLite's limit of
+/// 32,766 and PostgreSQL's of 65,535).
+const MAX_BATCH: usize = 128;
+
+struct Job {
+    post: post::Model,
+    reply: oneshot::Sender<Result<(), DbErr>>,
+}
+
+/// Hands new posts to the task that stores them; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Inserter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Inserter {
+    /// Starts the storing task on `writer`. It ends when the last `Inserter` is dropped.
+    pub fn spawn(writer: DatabaseConnection) -> Self {
+        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(insert_batches(writer, queue));
+        Self { jobs }
+    }
+
+    /// Stores `post`; returns once it is committed.
+    pub async fn insert(&self, post: post::Model) -> Result<(), DbErr> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { post, reply })
+            .await
+            .map_err(|_| DbErr::Custom("the insert task has stopped".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| DbErr::Custom("the insert task dropped a post".to_owned()))?
+    }
+}
+
+async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // A client that went away before its post was stored was never told it was: skip.
+        batch.retain(|job| !job.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        match insert(&writer, &batch).await {
+            Ok(()) => {
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Ok(()));
+                }
+            }
+            Err(e) if batch.len() > 1 && is_conflict(&e) => {
+                tracing::warn!(error = %e, posts = batch.len(), "post batch broke a constraint; storing one by one");
+                for job in batch.drain(..) {
+                    let outcome = insert(&writer, std::slice::from_ref(&job)).await;
+                    if let Err(e) = &outcome {
+                        tracing::error!(error = %e, "storing a post failed");
+                    }
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, posts = batch.len(), "storing posts failed");
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn is_conflict(e: &DbErr) -> bool {
+    matches!(
+        e.sql_err(),
+        Some(SqlErr::UniqueConstraintViolation(_) | SqlErr::ForeignKeyConstraintViolation(_))
+    )
+}
+
+/// One INSERT of every post of the batch: one commit, one fsync.
+async fn insert(writer: &DatabaseConnection, batch: &[Job]) -> Result<(), DbErr> {
+    let rows = batch.iter().map(|job| {
+        let post = &job.post;
+        post::ActiveModel {
+            id: Set(post.id.clone()),
+            author_id: Set(post.author_id.clone()),
+            title: Set(post.title.clone()),
+            body: Set(post.body.clone()),
+            created_at: Set(post.created_at),
+            updated_at: Set(post.updated_at),
+        }
+    });
+    post::Entity::insert_many(rows)
+        .exec_without_returning(writer)
+        .await?;
+    Ok(())
+}
