@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{SubsecRound, Utc};
 use criterion::{Criterion, Throughput};
-use poem::{Route, Server, get, handler, listener::TcpListener};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Route, Server, get, handler};
 use posts_server::config::DatabaseSettings;
 use posts_server::db::{self, Databases};
 use posts_server::domain::{PageLimit, PostBody, PostId, PostTitle};
@@ -104,14 +105,15 @@ fn http(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+    // Bound before serving, so the port is known and cannot be taken in between.
+    let acceptor = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0").into_acceptor())
         .expect("port");
-    let addr = listener.local_addr().expect("address");
-    drop(listener);
-    runtime.spawn(
-        Server::new(TcpListener::bind(addr.to_string())).run(Route::new().at("/noop", get(noop))),
-    );
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("a TCP address");
+    runtime.spawn(Server::new_with_acceptor(acceptor).run(Route::new().at("/noop", get(noop))));
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/noop");
     runtime.block_on(async {

@@ -116,3 +116,84 @@ async fn insert(writer: &DatabaseConnection, batch: &[Job]) -> Result<(), DbErr>
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use sea_orm::EntityTrait;
+
+    use super::*;
+    use crate::config::DatabaseSettings;
+
+    fn post(id: &str) -> post::Model {
+        let now = Utc::now();
+        post::Model {
+            id: id.to_owned(),
+            author_id: "author".to_owned(),
+            title: format!("title {id}"),
+            body: "body".to_owned(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_post_that_breaks_a_constraint_fails_alone_and_its_batch_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DatabaseSettings {
+            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+                .parse()
+                .unwrap(),
+            max_connections: 2,
+        };
+        let dbs = crate::db::open(&settings).await.unwrap();
+        let inserter = Inserter::spawn(dbs.writer.clone());
+        inserter.insert(post("taken")).await.unwrap();
+
+        // Sent together, so the task takes them as one batch.
+        let (a, duplicate, b) = tokio::join!(
+            inserter.insert(post("a")),
+            inserter.insert(post("taken")),
+            inserter.insert(post("b")),
+        );
+
+        assert!(a.is_ok() && b.is_ok());
+        assert!(matches!(
+            duplicate.unwrap_err().sql_err(),
+            Some(SqlErr::UniqueConstraintViolation(_))
+        ));
+        let mut ids: Vec<String> = post::Entity::find()
+            .all(&dbs.reader)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, ["a", "b", "taken"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_database_fails_every_post_of_the_batch_with_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DatabaseSettings {
+            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+                .parse()
+                .unwrap(),
+            max_connections: 2,
+        };
+        let dbs = crate::db::open(&settings).await.unwrap();
+        let inserter = Inserter::spawn(dbs.writer.clone());
+        dbs.writer.clone().close().await.unwrap();
+
+        let (a, b) = tokio::join!(inserter.insert(post("a")), inserter.insert(post("b")));
+
+        for outcome in [a, b] {
+            let error = outcome.unwrap_err();
+            assert!(
+                db_outage::is_outage(&error),
+                "{error:?} reads as an outage (503)"
+            );
+        }
+    }
+}

@@ -288,3 +288,38 @@ async fn fetch_metrics_count_unknown_kid_refetches() {
     );
     assert!(metrics.contains("jwks_keys 1"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_token_verified_before_its_key_was_revoked_is_refused_after_the_next_refresh() {
+    // Arrange: two published keys, refreshed every second; a token of the rotated key is
+    // verified (and remembered by the cache of verified tokens) and used again.
+    let server =
+        JwksServer::start(vec![keys().primary.jwk.clone(), keys().rotated.jwk.clone()]).await;
+    server.set_max_age(Some(1));
+    let app = launch(Some(server), |settings| {
+        settings.jwks.cooldown = Duration::from_millis(100);
+    })
+    .await;
+    app.wait_until_ready().await;
+    let revoked = token_signed_by(&keys().rotated, "alice");
+    let kept = token_signed_by(&keys().primary, "bob");
+    for token in [&revoked, &revoked, &kept] {
+        assert_eq!(app.get_posts(token, "").await.status(), StatusCode::OK);
+    }
+
+    // Act: `keys revoke` on the auth server drops the rotated key from the JWKS.
+    jwks(&app).set_keys(vec![keys().primary.jwk.clone()]);
+
+    // Assert: within a refresh or two the remembered token is refused like a new one
+    // (without the key check it would be served from the cache until its exp, 15 min
+    // away); the other key's token still works.
+    eventually(
+        "the revoked key's token is refused",
+        Duration::from_secs(5),
+        async || app.get_posts(&revoked, "").await.status() == StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let refused = app.get_posts(&revoked, "").await;
+    assert!(www_authenticate(&refused).contains("invalid_token"));
+    assert_eq!(app.get_posts(&kept, "").await.status(), StatusCode::OK);
+}
