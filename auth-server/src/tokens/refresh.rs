@@ -5,7 +5,10 @@
 use std::{fmt, time::Duration};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
+use sqlite_readers::{Readers, rusqlite};
 
 use super::IssuedAccessToken;
 use crate::{
@@ -147,17 +150,13 @@ pub struct LiveRefresh {
 /// rotated is reuse: the whole login is revoked.
 pub async fn find_live(
     db: &impl ConnectionTrait,
+    readers: Option<&Readers>,
     writer: &impl ConnectionTrait,
     presented: &str,
     client_id: &str,
 ) -> Result<LiveRefresh, OAuthError> {
     let token_hash = hash_token(presented);
-    // The token and its login in one query.
-    let Some((row, Some(family))) = refresh_tokens::Entity::find_by_id(token_hash.clone())
-        .find_also_related(refresh_families::Entity)
-        .one(db)
-        .await?
-    else {
+    let Some((row, Some(family))) = token_and_login(db, readers, &token_hash).await? else {
         tracing::debug!("refresh refused: unknown token");
         return Err(OAuthError::InvalidGrant);
     };
@@ -176,6 +175,64 @@ pub async fn find_live(
         return Err(OAuthError::InvalidGrant);
     }
     Ok(LiveRefresh { token_hash, family })
+}
+
+type TokenAndLogin = (refresh_tokens::Model, Option<refresh_families::Model>);
+
+/// A refresh token's row and its login's, in one query: on SQLite read on this thread (see
+/// `sqlite-readers`), else, or when that fails, through sea-orm; the same rows either way
+/// (a test holds them to it).
+async fn token_and_login(
+    db: &impl ConnectionTrait,
+    readers: Option<&Readers>,
+    token_hash: &str,
+) -> Result<Option<TokenAndLogin>, DbErr> {
+    if let Some(found) = readers.and_then(|r| r.read(|c| read_token_and_login(c, token_hash))) {
+        return Ok(found);
+    }
+    refresh_tokens::Entity::find_by_id(token_hash.to_owned())
+        .find_also_related(refresh_families::Entity)
+        .one(db)
+        .await
+}
+
+fn read_token_and_login(
+    connection: &rusqlite::Connection,
+    token_hash: &str,
+) -> rusqlite::Result<Option<TokenAndLogin>> {
+    use rusqlite::OptionalExtension;
+    use sqlite_readers::{datetime, optional_datetime};
+    connection
+        .prepare_cached(
+            "SELECT t.token_hash, t.family_id, t.created_at, t.used_at, f.id, f.user_id, \
+             f.client_id, f.scope, f.created_at, f.expires_at, f.revoked_at, f.sid, f.auth_time \
+             FROM refresh_tokens t LEFT JOIN refresh_families f ON f.id = t.family_id \
+             WHERE t.token_hash = ?1",
+        )?
+        .query_row([token_hash], |r| {
+            let token = refresh_tokens::Model {
+                token_hash: r.get(0)?,
+                family_id: r.get(1)?,
+                created_at: datetime(r.get_ref(2)?)?,
+                used_at: optional_datetime(r.get_ref(3)?)?,
+            };
+            let family = match r.get::<_, Option<String>>(4)? {
+                None => None,
+                Some(id) => Some(refresh_families::Model {
+                    id,
+                    user_id: r.get(5)?,
+                    client_id: r.get(6)?,
+                    scope: r.get(7)?,
+                    created_at: datetime(r.get_ref(8)?)?,
+                    expires_at: datetime(r.get_ref(9)?)?,
+                    revoked_at: optional_datetime(r.get_ref(10)?)?,
+                    sid: r.get(11)?,
+                    auth_time: optional_datetime(r.get_ref(12)?)?,
+                }),
+            };
+            Ok((token, family))
+        })
+        .optional()
 }
 
 /// Revokes a login: its refresh tokens stop working and its access tokens introspect as
@@ -300,6 +357,60 @@ mod tests {
         let t = RefreshToken::generate().unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(&t.0).unwrap().len(), 32);
         assert!(!format!("{t:?}").contains(&t.0));
+    }
+
+    // The token and login read on the calling thread are the rows sea-orm reads, with and
+    // without the optional columns (a used token, a revoked login with a session id).
+    #[tokio::test]
+    async fn the_synchronous_read_and_sea_orm_give_the_same_token_and_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::open(&url, 2).await.unwrap().writer;
+        let readers = Readers::for_url(&url).unwrap();
+        let mut hashes = vec![hash_token("unknown")];
+        for sid in [None, Some("session")] {
+            let login = NewLogin {
+                id: &uuid::Uuid::new_v4().to_string(),
+                user_id: "u",
+                client_id: "c",
+                scope: "openid posts:read",
+                lifetime: Duration::from_secs(600),
+                sid,
+                auth_time: Utc::now(),
+            };
+            let (family, token) = start_family(&db, login, true).await.unwrap();
+            let hash = token.unwrap().hash();
+            if sid.is_some() {
+                refresh_tokens::Entity::update_many()
+                    .col_expr(refresh_tokens::Column::UsedAt, Expr::value(Utc::now()))
+                    .filter(refresh_tokens::Column::TokenHash.eq(hash.clone()))
+                    .exec(&db)
+                    .await
+                    .unwrap();
+                revoke_family(&db, &family.id).await.unwrap();
+            }
+            hashes.push(hash);
+        }
+        for hash in &hashes {
+            let orm = refresh_tokens::Entity::find_by_id(hash.clone())
+                .find_also_related(refresh_families::Entity)
+                .one(&db)
+                .await
+                .unwrap();
+            assert_eq!(
+                readers.read(|c| read_token_and_login(c, hash)),
+                Some(orm.clone())
+            );
+            assert_eq!(
+                token_and_login(&db, Some(&readers), hash).await.unwrap(),
+                orm
+            );
+        }
+        let (token, family) = readers
+            .read(|c| read_token_and_login(c, &hashes[2]))
+            .unwrap()
+            .unwrap();
+        assert!(token.used_at.is_some() && family.unwrap().revoked_at.is_some());
     }
 
     #[test]

@@ -126,7 +126,14 @@ async fn parse(state: &AppState, params: &Params) -> Result<LogoutRequest, Respo
     };
     let client = match client_id {
         Some(id) => {
-            match clients::find(&state.db, &id, &state.settings.posts_web_redirect_uris.0).await {
+            match clients::find(
+                &state.db,
+                state.readers.as_deref(),
+                &id,
+                &state.settings.posts_web_redirect_uris.0,
+            )
+            .await
+            {
                 Ok(Some(client)) => Some(client),
                 Ok(None) => return Err(bad("No application is registered with this client_id.")),
                 Err(e) => return Err(super::internal(state, e)),

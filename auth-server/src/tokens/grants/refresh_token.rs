@@ -22,7 +22,14 @@ pub async fn grant(
             "refresh_token is required".into(),
         ));
     };
-    let live = refresh::find_live(&state.db, &state.writer, presented, &client.client_id).await?;
+    let live = refresh::find_live(
+        &state.db,
+        state.readers.as_deref(),
+        &state.writer,
+        presented,
+        &client.client_id,
+    )
+    .await?;
     let granted =
         ScopeSet::parse(&live.family.scope).map_err(|e| anyhow::anyhow!("stored scope: {e}"))?;
     // RFC 6749 §6: the new access token may be narrower, never wider; the login keeps
