@@ -106,6 +106,11 @@ impl SigningKey {
         })
     }
 
+    /// The modulus size in bits.
+    pub fn bits(&self) -> usize {
+        self.pair.public_modulus_len() * 8
+    }
+
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RS256) over `message`. The key pair is parsed once
     /// at load time, which is most of what a signature costs besides the RSA operation.
     pub fn sign_rs256(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
