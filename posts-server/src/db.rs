@@ -1,6 +1,6 @@
 //! Database connection and migrations.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::config::DatabaseSettings;
+use crate::sqlite_readers::SqliteReaders;
 
 /// The server's database handles.
 ///
@@ -19,30 +20,48 @@ use crate::config::DatabaseSettings;
 /// parallel on `reader`, whose connections refuse writes (`PRAGMA query_only`): a write
 /// sent there by mistake fails in the tests instead of silently contending. WAL lets those
 /// readers proceed while the writer commits. On PostgreSQL both are the same pool.
+///
+/// On an SQLite file, the page query also has `sync_readers`, read-only connections used on
+/// the calling thread without sqlx's hop (see [`crate::sqlite_readers`]).
 #[derive(Debug, Clone)]
 pub struct Databases {
     /// For queries that only read.
     pub reader: DatabaseConnection,
     /// For every statement that writes.
     pub writer: DatabaseConnection,
+    /// For the page query on an SQLite file; `None` on PostgreSQL and in memory.
+    pub sync_readers: Option<SqliteReaders>,
 }
 
 /// Opens the writer (migrating the schema through it) and the readers.
 pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Databases> {
     let writer = connect(settings).await?;
     migrate(&writer).await?;
-    let url = settings.url.expose();
     // An in-memory database exists once per connection (or per shared cache).
-    if !settings.url.is_sqlite() || url.contains(":memory:") || url.contains("mode=memory") {
+    let file = if settings.url.is_sqlite() {
+        sqlite_file(settings.url.expose())
+    } else {
+        None
+    };
+    let Some(file) = file else {
         return Ok(Databases {
             reader: writer.clone(),
             writer,
+            sync_readers: None,
         });
-    }
+    };
     let reader = Database::connect(options(settings, settings.max_connections, true))
         .await
         .with_context(|| format!("cannot connect to the database {}", settings.url))?;
-    Ok(Databases { reader, writer })
+    // A URL naming another VFS or an immutable file is left to sqlx alone.
+    let sync_readers = file
+        .plain
+        .then(|| SqliteReaders::new(file.path, settings.max_connections as usize));
+    Ok(Databases {
+        reader,
+        writer,
+        sync_readers,
+    })
 }
 
 /// Opens the pool: on SQLite one connection (the writer, or the CLI's), on PostgreSQL
@@ -107,15 +126,10 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// `sqlite://data/posts.db?mode=rwc` names a file under `data/`; SQLite creates the file but
 /// not the directory.
 fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() || path == ":memory:" {
+    let Some(file) = sqlite_file(url) else {
         return Ok(());
-    }
-    if let Some(parent) = Path::new(path).parent()
+    };
+    if let Some(parent) = file.path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)
@@ -124,12 +138,83 @@ fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The database file of an `sqlite:` URL.
+#[derive(Debug, PartialEq, Eq)]
+struct SqliteFile {
+    /// The file name sqlx hands to SQLite.
+    path: PathBuf,
+    /// Whether the URL sets nothing but `mode` and `cache`, so that another connection
+    /// opened on `path` alone reads the same database the same way.
+    plain: bool,
+}
+
+/// The file an `sqlite:` URL names, read as sqlx reads it: after `sqlite://` or `sqlite:`,
+/// the percent-decoded path up to `?`. `None` for an in-memory database (`:memory:`,
+/// `mode=memory`) and for an empty path (a temporary database of each connection's own).
+fn sqlite_file(url: &str) -> Option<SqliteFile> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut plain = true;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match (&*key, &*value) {
+            ("mode", "memory") => return None,
+            ("mode" | "cache", _) => {}
+            _ => plain = false,
+        }
+    }
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    Some(SqliteFile {
+        path: PathBuf::from(&*path),
+        plain,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-    use super::open;
+    use super::{SqliteFile, open, sqlite_file};
     use crate::config::DatabaseSettings;
+
+    #[test]
+    fn sqlite_urls_name_their_file_as_sqlx_reads_them() {
+        let file = |path: &str, plain| {
+            Some(SqliteFile {
+                path: path.into(),
+                plain,
+            })
+        };
+        assert_eq!(
+            sqlite_file("sqlite://data/posts.db?mode=rwc"),
+            file("data/posts.db", true)
+        );
+        assert_eq!(sqlite_file("sqlite:/tmp/p.db"), file("/tmp/p.db", true));
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/a%20b%3F.db?cache=shared"),
+            file("/tmp/a b?.db", true)
+        );
+        assert_eq!(
+            sqlite_file("sqlite://p.db?mode=ro&immutable=true"),
+            file("p.db", false)
+        );
+        for memory in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://shared?mode=memory",
+            "sqlite://",
+        ] {
+            assert_eq!(sqlite_file(memory), None, "{memory}");
+        }
+    }
+    use crate::sqlite_readers::SqliteReaders;
 
     #[tokio::test]
     async fn sqlite_readers_refuse_writes_and_see_the_writers_commits() {

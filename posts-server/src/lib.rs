@@ -19,6 +19,7 @@ pub mod limits;
 pub mod metrics;
 pub mod posts;
 pub mod request_log;
+pub mod sqlite_readers;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
