@@ -214,7 +214,6 @@ mod tests {
             assert_eq!(sqlite_file(memory), None, "{memory}");
         }
     }
-    use crate::sqlite_readers::SqliteReaders;
 
     #[tokio::test]
     async fn sqlite_readers_refuse_writes_and_see_the_writers_commits() {
