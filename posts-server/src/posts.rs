@@ -105,7 +105,7 @@ pub async fn find(db: &DatabaseConnection, id: PostId) -> Result<Option<post::Mo
 /// decoded straight into models. On an SQLite file it runs first on `sync_readers`, on the
 /// calling thread; whatever goes wrong there, the page is read through sqlx, as on
 /// PostgreSQL (see [`crate::sqlite_readers`]). BENCHMARKS.md has the figures.
-#[tracing::instrument(skip_all, fields(author = ?author, limit = limit.get()))]
+#[tracing::instrument(level = "debug", skip_all, fields(author = ?author, limit = limit.get()))]
 pub async fn list(
     db: &DatabaseConnection,
     sync_readers: Option<&SqliteReaders>,
