@@ -60,7 +60,7 @@ impl Application {
             .ok_or_else(|| anyhow::anyhow!("the listener has no TCP address"))?;
         let acceptor = HeaderTimeoutAcceptor::new(acceptor, settings.request_timeout);
         let state = AppState {
-            readers: sqlite_readers::Readers::for_url(&settings.database_url).map(Arc::new),
+            readers: sqlite_readers::Readers::for_url(&settings.database_url),
             db: databases.reader,
             rotator: crate::tokens::rotation::Rotator::spawn(databases.writer.clone()),
             writer: databases.writer,

@@ -20,7 +20,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// On an SQLite file, read-only connections used on the calling thread for the
     /// hottest lookups (see `sqlite-readers`); `None` on PostgreSQL and in memory.
-    pub readers: Option<Arc<sqlite_readers::Readers>>,
+    pub readers: Option<sqlite_readers::Readers>,
     /// The connection for writes and transactions (see [`crate::db::Databases`]).
     pub writer: DatabaseConnection,
     /// The settings the server started with.

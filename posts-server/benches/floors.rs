@@ -6,8 +6,10 @@
 //! - `posts_query/*`: ten posts of one author out of 1,010, newest first, on the server's
 //!   SQLite settings (WAL, a reader pool): `select_1` is the bare round trip to sqlx's
 //!   connection thread, `orm_10` the query through sea-orm as the server ran it before
-//!   issue 14, `server_10` the server's path now (`posts::list`: a fixed statement through
-//!   sqlx, decoded into models).
+//!   issue 14, `server_10` `posts::list` through sqlx (a fixed statement, decoded into
+//!   models: the server's path in issue 14, and still on PostgreSQL and after a failure of
+//!   the synchronous readers), `fast_10` the server's path now on an SQLite file
+//!   (`posts::list` on the synchronous readers, `sqlite_readers`).
 //! - `page_json/*`: the page of ten posts encoded through a `serde_json::Value` (what
 //!   poem-openapi's `Json` does) and by serde straight into bytes (what the server does).
 //! - `insert/*`: `floor_group_of_16` is the insert floor: the same INSERT as the server's,
@@ -183,7 +185,7 @@ fn query(c: &mut Criterion) {
     group.bench_function("server_10", |b| {
         b.iter(|| {
             f.runtime.block_on(async {
-                let page = posts::list(&reader, Some(black_box(AUTHOR)), limit, None)
+                let page = posts::list(&reader, None, Some(black_box(AUTHOR)), limit, None)
                     .await
                     .expect("query");
                 assert_eq!(page.items.len(), 10);
@@ -191,11 +193,30 @@ fn query(c: &mut Criterion) {
             })
         })
     });
+    let sync_readers = f.dbs.sync_readers.clone().expect("an SQLite file");
+    group.bench_function("fast_10", |b| {
+        b.iter(|| {
+            f.runtime.block_on(async {
+                let page = posts::list(
+                    &reader,
+                    Some(&sync_readers),
+                    Some(black_box(AUTHOR)),
+                    limit,
+                    None,
+                )
+                .await
+                .expect("query");
+                assert_eq!(page.items.len(), 10);
+                page
+            })
+        })
+    });
+    assert_eq!(sync_readers.failures(), 0, "fast_10 fell back to sqlx");
     group.finish();
 
     let page = || {
         f.runtime
-            .block_on(posts::list(&reader, Some(AUTHOR), limit, None))
+            .block_on(posts::list(&reader, None, Some(AUTHOR), limit, None))
             .expect("page")
     };
     let mut group = c.benchmark_group("page_json");

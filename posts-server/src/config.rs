@@ -108,7 +108,8 @@ pub struct DatabaseSettings {
     )]
     pub url: DatabaseUrl,
     /// Connections for reads. SQLite writes always go through one more connection of
-    /// their own; on PostgreSQL reads and writes share this pool.
+    /// their own; on PostgreSQL reads and writes share this pool. On an SQLite file the
+    /// page query keeps up to as many synchronous readers again.
     #[arg(
         long = "database-max-connections",
         env = "POSTS_DATABASE_MAX_CONNECTIONS",

@@ -1,6 +1,5 @@
 //! Database connection and migrations.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,6 +9,9 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use crate::config::DatabaseSettings;
+use sqlite_readers::sqlite_file;
+
+use crate::page_reads::SqliteReaders;
 
 /// The server's database handles.
 ///
@@ -19,30 +21,48 @@ use crate::config::DatabaseSettings;
 /// parallel on `reader`, whose connections refuse writes (`PRAGMA query_only`): a write
 /// sent there by mistake fails in the tests instead of silently contending. WAL lets those
 /// readers proceed while the writer commits. On PostgreSQL both are the same pool.
+///
+/// On an SQLite file, the page query also has `sync_readers`, read-only connections used on
+/// the calling thread without sqlx's hop (see [`crate::page_reads`]).
 #[derive(Debug, Clone)]
 pub struct Databases {
     /// For queries that only read.
     pub reader: DatabaseConnection,
     /// For every statement that writes.
     pub writer: DatabaseConnection,
+    /// For the page query on an SQLite file; `None` on PostgreSQL and in memory.
+    pub sync_readers: Option<SqliteReaders>,
 }
 
 /// Opens the writer (migrating the schema through it) and the readers.
 pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Databases> {
     let writer = connect(settings).await?;
     migrate(&writer).await?;
-    let url = settings.url.expose();
     // An in-memory database exists once per connection (or per shared cache).
-    if !settings.url.is_sqlite() || url.contains(":memory:") || url.contains("mode=memory") {
+    let file = if settings.url.is_sqlite() {
+        sqlite_file(settings.url.expose())
+    } else {
+        None
+    };
+    let Some(file) = file else {
         return Ok(Databases {
             reader: writer.clone(),
             writer,
+            sync_readers: None,
         });
-    }
+    };
     let reader = Database::connect(options(settings, settings.max_connections, true))
         .await
         .with_context(|| format!("cannot connect to the database {}", settings.url))?;
-    Ok(Databases { reader, writer })
+    // A URL naming another VFS or an immutable file is left to sqlx alone.
+    let sync_readers = file
+        .plain
+        .then(|| SqliteReaders::new(file.path, settings.max_connections as usize));
+    Ok(Databases {
+        reader,
+        writer,
+        sync_readers,
+    })
 }
 
 /// Opens the pool: on SQLite one connection (the writer, or the CLI's), on PostgreSQL
@@ -107,15 +127,10 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// `sqlite://data/posts.db?mode=rwc` names a file under `data/`; SQLite creates the file but
 /// not the directory.
 fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let path = rest.split('?').next().unwrap_or(rest);
-    if path.is_empty() || path == ":memory:" {
+    let Some(file) = sqlite_file(url) else {
         return Ok(());
-    }
-    if let Some(parent) = Path::new(path).parent()
+    };
+    if let Some(parent) = file.path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)

@@ -17,6 +17,7 @@ pub mod error;
 pub mod inserts;
 pub mod limits;
 pub mod metrics;
+pub mod page_reads;
 pub mod posts;
 pub mod request_log;
 pub mod startup;

@@ -69,6 +69,7 @@ impl Application {
         .build();
         let state = AppState {
             db: databases.reader,
+            sync_readers: databases.sync_readers,
             inserter: Inserter::spawn(databases.writer.clone()),
             writer: databases.writer,
             keys,

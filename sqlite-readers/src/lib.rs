@@ -20,102 +20,157 @@
 //! committed before the call (every acknowledged write) is seen.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 pub use rusqlite;
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 
-/// Connections kept for reuse; more may be open at once under a burst, and are closed
-/// when returned to a full pool.
+/// Connections kept for reuse by [`Readers::for_url`]. A connection is used between two
+/// `.await`s, never across one, so no more are ever in use than there are threads calling.
 const MAX_IDLE: usize = 8;
 
-/// A small pool of read-only connections to one SQLite file.
+/// A small pool of read-only connections to one SQLite file; cheap to clone (the pool is
+/// shared).
+#[derive(Clone)]
 pub struct Readers {
+    inner: Arc<Pool>,
+}
+
+struct Pool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+    failures: AtomicU64,
 }
 
 impl std::fmt::Debug for Readers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Readers")
-            .field("path", &self.path)
+            .field("path", &self.inner.path)
             .finish_non_exhaustive()
     }
 }
 
 impl Readers {
     /// Readers for the database that the sqlx URL `url` names, or `None` when it is not an
-    /// SQLite file (PostgreSQL, or an in-memory database, which exists once per
-    /// connection). Nothing is opened yet.
+    /// SQLite file that another connection can open by its name alone (PostgreSQL, an
+    /// in-memory database, a URL with options other than `mode` and `cache`). Nothing is
+    /// opened yet.
     pub fn for_url(url: &str) -> Option<Self> {
-        let path = sqlite_file_path(url)?;
-        Some(Self {
-            path,
-            idle: Mutex::new(Vec::new()),
-        })
+        let file = sqlite_file(url)?;
+        file.plain.then(|| Self::new(file.path, MAX_IDLE))
+    }
+
+    /// Readers of the file at `path`, keeping at most `max_idle` connections between
+    /// queries. Connections are opened on first use.
+    pub fn new(path: PathBuf, max_idle: usize) -> Self {
+        Self {
+            inner: Arc::new(Pool {
+                path,
+                idle: Mutex::new(Vec::new()),
+                max_idle: max_idle.max(1),
+                failures: AtomicU64::new(0),
+            }),
+        }
     }
 
     /// Runs `query` on a read-only connection. `None` when it fails in any way (logged at
-    /// debug); the connection it failed on is closed, not reused.
+    /// debug: the error names a statement or a column, never a row's content); the
+    /// connection it failed on is closed, not reused.
     pub fn read<T>(&self, query: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
-        let connection = match self.take() {
-            Ok(connection) => connection,
-            Err(error) => {
-                tracing::debug!(%error, path = %self.path.display(), "no SQLite reader; the query goes through sqlx");
-                return None;
+        let idle = self.lock().pop();
+        let answer = idle.map_or_else(|| self.open(), Ok).and_then(|connection| {
+            let answer = query(&connection)?;
+            let mut idle = self.lock();
+            if idle.len() < self.inner.max_idle {
+                idle.push(connection);
             }
-        };
-        match query(&connection) {
-            Ok(answer) => {
-                self.give_back(connection);
-                Some(answer)
-            }
+            Ok(answer)
+        });
+        match answer {
+            Ok(answer) => Some(answer),
             Err(error) => {
-                tracing::debug!(%error, "SQLite reader failed; the query goes through sqlx");
+                self.inner.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%error, path = %self.inner.path.display(), "SQLite reader failed; the query goes through sqlx");
                 None
             }
         }
     }
 
-    fn take(&self) -> rusqlite::Result<Connection> {
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        match idle {
-            Some(connection) => Ok(connection),
-            None => self.open(),
-        }
+    /// Reads that failed here (and so went through sqlx) since these readers were made.
+    pub fn failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
     }
 
-    fn give_back(&self, connection: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(connection);
-        }
+    /// Connections waiting for the next read.
+    pub fn idle(&self) -> usize {
+        self.lock().len()
+    }
+
+    // Nothing panics while holding the lock, and a Vec of connections stays valid anyway.
+    fn lock(&self) -> MutexGuard<'_, Vec<Connection>> {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
+        // The flags sqlx opens with (URI file names, no connection mutex: one thread at a
+        // time), but read-only.
         let connection = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            &self.inner.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
         )?;
-        // Never wait on the async thread: a lock means "use sqlx this time".
+        // rusqlite sets 5 s; a reader must never sleep on the async thread: a lock means
+        // "through sqlx this time".
         connection.busy_timeout(std::time::Duration::ZERO)?;
         connection.pragma_update(None, "query_only", true)?;
         Ok(connection)
     }
 }
 
-/// The file of an SQLite URL as sqlx reads it (`sqlite://data/auth.db?mode=rwc`,
-/// `sqlite:auth.db`): the part between the scheme and the query string. `None` for other
-/// schemes and for in-memory databases.
-pub fn sqlite_file_path(url: &str) -> Option<PathBuf> {
+/// The database file of an `sqlite:` URL.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SqliteFile {
+    /// The file name sqlx hands to SQLite.
+    pub path: PathBuf,
+    /// Whether the URL sets nothing but `mode` and `cache`, so that another connection
+    /// opened on `path` alone reads the same database the same way.
+    pub plain: bool,
+}
+
+/// The file an `sqlite:` URL names, read as sqlx reads it: after `sqlite://` or `sqlite:`,
+/// the percent-decoded path up to `?`. `None` for other schemes, for an in-memory database
+/// (`:memory:`, `mode=memory`) and for an empty path (a temporary database of each
+/// connection's own).
+pub fn sqlite_file(url: &str) -> Option<SqliteFile> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let in_memory =
-        path.is_empty() || path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory");
-    (!in_memory).then(|| PathBuf::from(path))
+    let mut plain = true;
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match (&*key, &*value) {
+            ("mode", "memory") => return None,
+            ("mode" | "cache", _) => {}
+            _ => plain = false,
+        }
+    }
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    let path = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    Some(SqliteFile {
+        path: PathBuf::from(&*path),
+        plain,
+    })
 }
 
 /// A timestamp as sqlx writes it for sea-orm's `DateTimeUtc` (RFC 3339 text); any other
@@ -140,22 +195,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_urls_name_their_path_and_memory_urls_none() {
+    fn sqlite_urls_name_their_file_as_sqlx_reads_them() {
+        let file = |path: &str, plain| {
+            Some(SqliteFile {
+                path: path.into(),
+                plain,
+            })
+        };
         assert_eq!(
-            sqlite_file_path("sqlite://data/auth.db?mode=rwc"),
-            Some(PathBuf::from("data/auth.db"))
+            sqlite_file("sqlite://data/posts.db?mode=rwc"),
+            file("data/posts.db", true)
+        );
+        assert_eq!(sqlite_file("sqlite:/tmp/p.db"), file("/tmp/p.db", true));
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/a%20b%3F.db?cache=shared"),
+            file("/tmp/a b?.db", true)
         );
         assert_eq!(
-            sqlite_file_path("sqlite:///tmp/x.db"),
-            Some(PathBuf::from("/tmp/x.db"))
+            sqlite_file("sqlite://p.db?mode=ro&immutable=true"),
+            file("p.db", false)
         );
-        assert_eq!(sqlite_file_path("sqlite:a.db"), Some(PathBuf::from("a.db")));
-        assert_eq!(sqlite_file_path("sqlite::memory:"), None);
-        assert_eq!(
-            sqlite_file_path("sqlite://file.db?mode=memory&cache=shared"),
-            None
-        );
-        assert_eq!(sqlite_file_path("postgres://localhost/db"), None);
+        assert!(Readers::for_url("sqlite://p.db?mode=ro&immutable=true").is_none());
+        for memory in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://shared?mode=memory",
+            "sqlite://",
+            "postgres://localhost/db",
+        ] {
+            assert_eq!(sqlite_file(memory), None, "{memory}");
+        }
     }
 
     #[test]

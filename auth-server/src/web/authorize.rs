@@ -103,7 +103,7 @@ async fn parse(
         .ok_or_else(|| page("Invalid sign-in request", "client_id is missing."))?;
     let client = clients::find(
         &state.db,
-        state.readers.as_deref(),
+        state.readers.as_ref(),
         client_id,
         &state.settings.posts_web_redirect_uris.0,
     )

@@ -91,7 +91,7 @@ pub(super) async fn next_for(
 ) -> Result<(Client, Next), Response> {
     let client = match clients::find(
         &state.db,
-        state.readers.as_deref(),
+        state.readers.as_ref(),
         &pending.request.client_id,
         &state.settings.posts_web_redirect_uris.0,
     )

@@ -128,7 +128,7 @@ async fn parse(state: &AppState, params: &Params) -> Result<LogoutRequest, Respo
         Some(id) => {
             match clients::find(
                 &state.db,
-                state.readers.as_deref(),
+                state.readers.as_ref(),
                 &id,
                 &state.settings.posts_web_redirect_uris.0,
             )

@@ -245,7 +245,7 @@ fn form_params(state: &AppState, req: &Request, body: &[u8]) -> Result<form::Par
 async fn client_name(state: &AppState, client_id: &str) -> Option<String> {
     crate::clients::find(
         &state.db,
-        state.readers.as_deref(),
+        state.readers.as_ref(),
         client_id,
         &state.settings.posts_web_redirect_uris.0,
     )

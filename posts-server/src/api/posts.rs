@@ -254,7 +254,7 @@ async fn page(
             next: None,
         }
     } else {
-        posts::list(&state.db, author, limit, after).await?
+        posts::list(&state.db, state.sync_readers.as_ref(), author, limit, after).await?
     };
     page_json(page).map_err(|e| ApiError::internal(&e))
 }

@@ -324,3 +324,26 @@ async fn a_stopped_app_shuts_down_cleanly() {
     let refused = reqwest::get(format!("{address}/healthz")).await;
     assert!(refused.is_err(), "the port is closed after shutdown");
 }
+
+#[tokio::test]
+async fn a_post_answered_201_is_in_the_very_next_list() {
+    // Arrange
+    let app = spawn_app().await;
+    let alice = app.token_for("alice");
+
+    for n in 0..20 {
+        // Act
+        let created = app.create_post(&alice, &format!("Post {n}"), "body").await;
+        let mine: Value = app
+            .get_my_posts(&alice, "limit=1")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let everyone: Value = app.get_posts(&alice, "limit=1").await.json().await.unwrap();
+
+        // Assert: each list reads after the commit that the 201 acknowledged.
+        assert_eq!(mine["items"][0], created, "GET /posts/me after post {n}");
+        assert_eq!(everyone["items"][0], created, "GET /posts after post {n}");
+    }
+}

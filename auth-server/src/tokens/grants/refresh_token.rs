@@ -24,7 +24,7 @@ pub async fn grant(
     };
     let live = refresh::find_live(
         &state.db,
-        state.readers.as_deref(),
+        state.readers.as_ref(),
         &state.writer,
         presented,
         &client.client_id,
