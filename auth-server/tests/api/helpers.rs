@@ -396,6 +396,13 @@ pub fn admin(settings: &Settings, args: &[&str]) -> (i32, Value) {
         command.env("AUTH_KEYS_ENCRYPTION_KEY", key.expose());
     }
     let output = command.output().expect("auth-server runs");
+    // Shown with a failing test: what the command said besides its JSON (a usage error
+    // from clap exits with 2 and says why only on stderr).
+    eprintln!(
+        "auth-server {args:?}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     let json = if stdout.trim().is_empty() {
         Value::Null
