@@ -83,7 +83,8 @@ pub enum ClientsCommand {
     List,
     /// Delete a client.
     Delete {
-        /// The client id.
+        /// The client id (may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }
@@ -105,7 +106,9 @@ pub enum KeysCommand {
     /// interval. Revoking the active key first promotes the next key at once. Prints
     /// `{"kid"}`.
     Revoke {
-        /// The key id, as `keys list` shows it.
+        /// The key id, as `keys list` shows it. A key id is base64url and may begin with
+        /// `-`; it is still the key id, not an option.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// List the keys: kid, state (next, active, retired, revoked) and their times.
@@ -256,4 +259,33 @@ async fn migrated_database(settings: &Settings) -> anyhow::Result<sea_orm::Datab
     let conn = db::connect(&settings.database_url).await?;
     db::migrate(&conn).await?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    // Key ids are base64url thumbprints: one in 64 begins with `-`.
+    #[test]
+    fn a_key_id_or_client_id_that_begins_with_a_hyphen_is_a_value() {
+        for kid in [
+            "-fWbSZLb3PWh9eggAZCnXNnRxUQxhte7oPNvWf0FtL8",
+            "--fWbSZLb3PW",
+            "-",
+        ] {
+            let cli = Cli::try_parse_from(["auth-server", "keys", "revoke", kid]).unwrap();
+            assert!(
+                matches!(&cli.command, Some(Command::Keys(KeysCommand::Revoke { kid: k })) if k == kid),
+                "{kid}: {:?}",
+                cli.command
+            );
+        }
+        let cli = Cli::try_parse_from(["auth-server", "clients", "delete", "-web"]).unwrap();
+        assert!(matches!(
+            &cli.command,
+            Some(Command::Clients(ClientsCommand::Delete { client_id })) if client_id == "-web"
+        ));
+    }
 }
