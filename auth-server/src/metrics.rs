@@ -109,6 +109,12 @@ impl Metrics {
         }
     }
 
+    /// Exposes how many reads of `readers` fell back to sqlx
+    /// (`sqlite_reader_fallbacks_total`, see `sqlite-readers`).
+    pub fn observe_sqlite_readers(&mut self, readers: &sqlite_readers::Readers) {
+        self.registry.register_collector(Box::new(readers.clone()));
+    }
+
     /// Records one HTTP request.
     pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests

@@ -59,8 +59,13 @@ impl Application {
             .and_then(|a| a.as_socket_addr().copied())
             .ok_or_else(|| anyhow::anyhow!("the listener has no TCP address"))?;
         let acceptor = HeaderTimeoutAcceptor::new(acceptor, settings.request_timeout);
+        let readers = sqlite_readers::Readers::for_url(&settings.database_url);
+        let mut metrics = Metrics::new();
+        if let Some(readers) = &readers {
+            metrics.observe_sqlite_readers(readers);
+        }
         let state = AppState {
-            readers: sqlite_readers::Readers::for_url(&settings.database_url),
+            readers,
             db: databases.reader,
             rotator: crate::tokens::rotation::Rotator::spawn(databases.writer.clone()),
             writer: databases.writer,
@@ -68,7 +73,7 @@ impl Application {
             keys,
             hasher,
             issuer,
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             login_gate: Arc::default(),
         };
         Ok(Self {

@@ -123,6 +123,12 @@ impl Metrics {
         }
     }
 
+    /// Exposes how many reads of `readers` fell back to sqlx
+    /// (`sqlite_reader_fallbacks_total`, see `sqlite-readers`).
+    pub fn observe_sqlite_readers(&mut self, readers: &sqlite_readers::Readers) {
+        self.registry.register_collector(Box::new(readers.clone()));
+    }
+
     /// The OpenMetrics text exposition, with the key set gauges brought up to date.
     pub fn render(&self, keys: &JwksCache) -> Result<String, std::fmt::Error> {
         self.jwks_keys.set(keys.key_count() as i64);

@@ -95,10 +95,11 @@ fn sqlx_time_text(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-/// A stored time as sqlx-sqlite 0.9 decodes a `DateTime<Utc>` from text: RFC 3339 first.
-/// sqlx goes on to try a dozen other layouts (and integers, and Julian days); no row this
-/// server writes has one, so any of them is an error here and the page is read through
-/// sqlx, which decodes it however it does.
+/// A stored time as sqlx-sqlite 0.9 decodes a `DateTime<Utc>` from text: RFC 3339, or
+/// SQLite's `CURRENT_TIMESTAMP` layout (see [`sqlite_readers::datetime`]). sqlx goes on to
+/// try a dozen other layouts (and integers, and Julian days); no row this server writes
+/// has one, so any of them is an error here and the page is read through sqlx, which
+/// decodes it however it does.
 fn time(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
     sqlite_readers::datetime(row.get_ref(index)?)
 }

@@ -38,8 +38,12 @@ impl Application {
     /// now and must be valid; a URL is fetched in the background so the server starts even
     /// while the auth server is down), and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let metrics = Arc::new(Metrics::new());
         let databases = db::open(&settings.database).await?;
+        let mut metrics = Metrics::new();
+        if let Some(readers) = &databases.sync_readers {
+            metrics.observe_sqlite_readers(readers);
+        }
+        let metrics = Arc::new(metrics);
 
         let source = settings.key_source().context("the JWKS URL")?;
         tracing::info!(source = %source, "verification keys");

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 pub use rusqlite;
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 
@@ -134,6 +134,29 @@ impl Readers {
     }
 }
 
+/// On every scrape of the registry it is registered with
+/// ([`prometheus_client::registry::Registry::register_collector`]), the counter
+/// `sqlite_reader_fallbacks_total`: the reads that failed here and went through sqlx. It
+/// stays at zero in normal operation; a rising count means the fast path is lost (a file
+/// it cannot open, a stored value in a format it does not read) and every such query pays
+/// the hop again.
+impl prometheus_client::collector::Collector for Readers {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> std::fmt::Result {
+        use prometheus_client::encoding::EncodeMetric;
+        let counter = prometheus_client::metrics::counter::ConstCounter::new(self.failures());
+        let metric = encoder.encode_descriptor(
+            "sqlite_reader_fallbacks",
+            "Reads of the synchronous SQLite readers that failed and went through sqlx",
+            None,
+            counter.metric_type(),
+        )?;
+        counter.encode(metric)
+    }
+}
+
 /// The database file of an `sqlite:` URL.
 #[derive(Debug, PartialEq, Eq)]
 pub struct SqliteFile {
@@ -173,12 +196,16 @@ pub fn sqlite_file(url: &str) -> Option<SqliteFile> {
     })
 }
 
-/// A timestamp as sqlx writes it for sea-orm's `DateTimeUtc` (RFC 3339 text); any other
-/// storage is an error, so that the caller falls back to sqlx, which reads every format.
+/// A timestamp stored as text the way sqlx decodes it for sea-orm's `DateTimeUtc`: RFC 3339
+/// (what sqlx writes), or SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` in UTC (what
+/// `CURRENT_TIMESTAMP` writes: the migration that creates the built-in client uses it),
+/// the first two layouts sqlx tries. Anything else is an error, so that the caller falls
+/// back to sqlx, which goes on to try a dozen more layouts, integers and Julian days.
 pub fn datetime(value: ValueRef<'_>) -> rusqlite::Result<DateTime<Utc>> {
     let text = value.as_str()?;
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%F %T%.f").map(|t| t.and_utc()))
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, value.data_type(), Box::new(e)))
 }
 
@@ -253,9 +280,36 @@ mod tests {
             None
         );
         assert_eq!(count(&readers), Some(2));
+        assert_eq!(
+            readers.failures(),
+            1,
+            "the refused write counts as a fallback"
+        );
 
         let missing = Readers::for_url(&format!("sqlite://{}", dir.path().join("no.db").display()));
         assert_eq!(count(&missing.unwrap()), None);
+    }
+
+    #[test]
+    fn fallbacks_are_exposed_as_a_prometheus_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let readers = Readers::new(dir.path().join("missing.db"), 2);
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(readers.clone()));
+        let scrape = |registry: &prometheus_client::registry::Registry| {
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+            text
+        };
+        assert!(scrape(&registry).contains("sqlite_reader_fallbacks_total 0\n"));
+        assert_eq!(readers.read(|_| Ok(())), None, "the file does not exist");
+        assert_eq!(readers.read(|_| Ok(())), None);
+        let text = scrape(&registry);
+        assert!(
+            text.contains("# TYPE sqlite_reader_fallbacks counter"),
+            "{text}"
+        );
+        assert!(text.contains("sqlite_reader_fallbacks_total 2\n"), "{text}");
     }
 
     #[test]
@@ -271,11 +325,29 @@ mod tests {
             c.query_row("SELECT 1764687845", [], |r| datetime(r.get_ref(0)?))
                 .is_err()
         );
+        let sqlite_time = |sql: &str| c.query_row(sql, [], |r| datetime(r.get_ref(0)?));
+        assert_eq!(
+            sqlite_time("SELECT '2026-12-02 15:04:05'")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-12-02T15:04:05+00:00",
+            "CURRENT_TIMESTAMP's layout, in UTC"
+        );
+        assert_eq!(
+            sqlite_time("SELECT '2026-12-02 15:04:05.250'")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-12-02T15:04:05.250+00:00"
+        );
+        let now = sqlite_time("SELECT CURRENT_TIMESTAMP").unwrap();
+        assert!((Utc::now() - now).num_seconds().abs() < 5);
         assert!(
-            c.query_row("SELECT '2026-12-02 15:04:05'", [], |r| datetime(
-                r.get_ref(0)?
-            ))
-            .is_err()
+            sqlite_time("SELECT '2026-12-02 15:04'").is_err(),
+            "left to sqlx"
+        );
+        assert!(
+            sqlite_time("SELECT '2026-12-02T15:04:05'").is_err(),
+            "left to sqlx"
         );
         assert_eq!(
             c.query_row("SELECT NULL", [], |r| optional_datetime(r.get_ref(0)?))

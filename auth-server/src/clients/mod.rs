@@ -363,7 +363,9 @@ mod tests {
             .await
             .unwrap();
         }
-        for id in ["web", "svc", "nobody"] {
+        // posts-web is the migration's built-in client, its created_at written by SQLite's
+        // CURRENT_TIMESTAMP, not by sqlx.
+        for id in ["web", "svc", "posts-web", "nobody"] {
             let orm = clients::Entity::find_by_id(id.to_owned())
                 .one(&db)
                 .await

@@ -32,6 +32,14 @@ async fn metrics_are_prometheus_text_with_request_and_token_counters() {
         "{text}"
     );
     assert!(text.contains("auth_http_request_duration_seconds_bucket"));
+    // The client and refresh lookups ran on the synchronous SQLite readers, none failed
+    // over to sqlx; on PostgreSQL there are no such readers.
+    let fallbacks = "sqlite_reader_fallbacks_total 0\n";
+    if std::env::var_os("TEST_POSTGRES_URL").is_none() {
+        assert!(text.contains(fallbacks), "{text}");
+    } else {
+        assert!(!text.contains("sqlite_reader_fallbacks"), "{text}");
+    }
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ async fn metrics_count_requests_by_route_and_status() {
     let token = app.token_for("alice");
     app.create_post(&token, "t", "b").await;
     let _ = app.get_posts("garbage", "").await;
+    assert_eq!(app.get_posts(&token, "").await.status(), 200);
 
     let metrics = app.get_metrics().await;
 
@@ -39,6 +40,16 @@ async fn metrics_count_requests_by_route_and_status() {
             metrics.contains(expected),
             "missing {expected:?} in\n{metrics}"
         );
+    }
+    // The page was read on the synchronous SQLite readers, without falling back to sqlx;
+    // on PostgreSQL there are no such readers.
+    if std::env::var_os("TEST_POSTGRES_URL").is_none() {
+        assert!(
+            metrics.contains("sqlite_reader_fallbacks_total 0\n"),
+            "{metrics}"
+        );
+    } else {
+        assert!(!metrics.contains("sqlite_reader_fallbacks"), "{metrics}");
     }
 }
 
