@@ -23,7 +23,7 @@
 //! sqlx decodes them, so both paths return the same posts: the tests below compare them
 //! page by page. In-memory databases and PostgreSQL stay on sqlx alone.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sqlite_readers::rusqlite::{self, Connection, Row};
 
 use crate::entities::post;
@@ -71,7 +71,9 @@ fn query_posts(
         match *param {
             Param::Integer(value) => statement.raw_bind_parameter(index, value)?,
             Param::Text(value) => statement.raw_bind_parameter(index, value)?,
-            Param::Time(value) => statement.raw_bind_parameter(index, sqlx_time_text(value))?,
+            Param::Time(value) => {
+                statement.raw_bind_parameter(index, sqlite_readers::sqlx_datetime_text(value))?
+            }
         }
     }
     let mut rows = statement.raw_query();
@@ -87,12 +89,6 @@ fn query_posts(
         });
     }
     Ok(posts)
-}
-
-/// A `DateTime<Utc>` as sqlx-sqlite 0.9 encodes it (`to_rfc3339_opts(AutoSi, false)`), so a
-/// cursor compares with the stored text exactly as it does through sqlx.
-fn sqlx_time_text(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 /// A stored time as sqlx-sqlite 0.9 decodes a `DateTime<Utc>` from text: RFC 3339, or
@@ -220,7 +216,7 @@ mod tests {
                 .fetch_one(dbs.reader.get_sqlite_connection_pool())
                 .await
                 .unwrap();
-            assert_eq!(sqlx_time_text(time), theirs);
+            assert_eq!(sqlite_readers::sqlx_datetime_text(time), theirs);
         }
     }
 
@@ -259,12 +255,13 @@ mod tests {
             assert_eq!(failing.idle(), 0);
         }
 
-        // Arrange: a time in a layout that sqlx decodes and the readers do not.
+        // Arrange: a time in a layout that sqlx decodes and the readers do not (no
+        // seconds; the readers take RFC 3339 and SQLite's `CURRENT_TIMESTAMP` layout).
         dbs.writer
             .execute_unprepared(
                 "INSERT INTO posts (id, author_id, title, body, created_at, updated_at) \
                  VALUES ('0190b6a3-0000-7000-8000-000000000001', 'dave', 't', 'b', \
-                 '2030-01-01 00:00:00', '2030-01-01 00:00:00')",
+                 '2030-01-01 00:00', '2030-01-01 00:00')",
             )
             .await
             .unwrap();

@@ -209,6 +209,13 @@ pub fn datetime(value: ValueRef<'_>) -> rusqlite::Result<DateTime<Utc>> {
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, value.data_type(), Box::new(e)))
 }
 
+/// A `DateTime<Utc>` as sqlx-sqlite 0.9 encodes it (`to_rfc3339_opts(AutoSi, false)`), for
+/// a time bound or written through rusqlite that must compare with, and read back like, the
+/// text sqlx writes.
+pub fn sqlx_datetime_text(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
 /// [`datetime`] for a column that may be NULL.
 pub fn optional_datetime(value: ValueRef<'_>) -> rusqlite::Result<Option<DateTime<Utc>>> {
     match value {
