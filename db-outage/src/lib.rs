@@ -35,7 +35,8 @@ pub const RETRY_AFTER_SECONDS: u64 = 2;
 /// sqlx's transport and pool errors (`Io`, `Tls`, `PoolTimedOut`, `PoolClosed`) wherever
 /// sea-orm wrapped them; PostgreSQL's SQLSTATEs for a server that is going away or not
 /// taking connections (see [`is_outage_sqlstate`]); SQLite's result codes for a database
-/// file that is locked by another process or cannot be read (see [`is_outage_sqlite_code`]).
+/// file that is locked by another process or cannot be read (see [`is_outage_sqlite_code`]),
+/// and with the feature `rusqlite` the same codes in a `rusqlite::Error`.
 pub fn is_outage(error: &(dyn Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(error) = next {
@@ -66,6 +67,10 @@ fn link_is_outage(error: &(dyn Error + 'static)) -> bool {
     }
     if let Some(e) = error.downcast_ref::<sqlx::Error>() {
         return sqlx_is_outage(e);
+    }
+    #[cfg(feature = "rusqlite")]
+    if let Some(rusqlite::Error::SqliteFailure(e, _)) = error.downcast_ref::<rusqlite::Error>() {
+        return is_outage_sqlite_code(e.extended_code);
     }
     false
 }

@@ -111,6 +111,19 @@ fn sqlite_codes_of_an_unreachable_file_are_outages() {
     }
 }
 
+#[cfg(feature = "rusqlite")]
+#[test]
+fn rusqlite_errors_are_classified_by_their_sqlite_code() {
+    let failure = |code: i32| {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("m".into()))
+    };
+    // IOERR_FSYNC behind a context: an outage. CONSTRAINT_FOREIGNKEY: the request's fault.
+    let fsync = anyhow::Error::new(failure(1034)).context("commit");
+    assert!(is_outage(fsync.as_ref()));
+    assert!(!is_outage(&failure(787)));
+    assert!(!is_outage(&rusqlite::Error::QueryReturnedNoRows));
+}
+
 async fn sqlite(url: &str, busy_timeout: Duration, query_only: bool) -> DatabaseConnection {
     let mut options = ConnectOptions::new(url.to_owned());
     options
