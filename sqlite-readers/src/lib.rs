@@ -130,6 +130,15 @@ impl Readers {
         // "through sqlx this time".
         connection.busy_timeout(std::time::Duration::ZERO)?;
         connection.pragma_update(None, "query_only", true)?;
+        // A statement whose plan SQLite lets depend on a bound value (`LIMIT ?` is one:
+        // the page query's) is marked to be compiled again whenever that value is bound or
+        // the bindings are cleared, which the statement cache does after every use: each
+        // query paid for parsing and planning. With the query planner stability guarantee
+        // a plan never depends on bound values, so a cached statement stays compiled.
+        connection.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         Ok(connection)
     }
 }
@@ -227,6 +236,37 @@ pub fn optional_datetime(value: ValueRef<'_>) -> rusqlite::Result<Option<DateTim
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_statement_with_a_bound_limit_is_not_compiled_again_at_each_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY, y TEXT);
+                 INSERT INTO t (y) VALUES ('a'), ('b'), ('c');",
+            )
+            .unwrap();
+        let readers = Readers::new(path, 1);
+        let sql = "SELECT x FROM t WHERE y > ?2 ORDER BY x DESC LIMIT ?1";
+
+        let mut recompiled = 0;
+        for limit in [1_i64, 2, 2, 3] {
+            recompiled = readers
+                .read(|c| {
+                    let mut statement = c.prepare_cached(sql)?;
+                    let rows: Vec<i64> = statement
+                        .query_map(rusqlite::params![limit, ""], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    assert_eq!(rows.len() as i64, limit);
+                    Ok(statement.get_status(rusqlite::StatementStatus::RePrepare))
+                })
+                .unwrap();
+        }
+
+        assert_eq!(recompiled, 0);
+    }
 
     #[test]
     fn sqlite_urls_name_their_file_as_sqlx_reads_them() {
