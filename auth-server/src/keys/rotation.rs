@@ -46,16 +46,19 @@ pub async fn ensure_keys(storage: &dyn KeyStorage, bits: usize) -> anyhow::Resul
 
 /// The next key that nothing has scheduled yet, made if there is none.
 pub async fn ensure_next(storage: &dyn KeyStorage, bits: usize) -> anyhow::Result<String> {
-    if let Some(kid) = add_key(storage, bits, false, needs_next_key).await? {
-        return Ok(kid);
+    // Between two looks at the store another process may schedule the next key it saw
+    // (a rotation on another replica, or its scheduler), leaving none unscheduled until it
+    // makes the following one: then one is missing again, and is made (or seen) here.
+    for _ in 0..5 {
+        if let Some(kid) = add_key(storage, bits, false, needs_next_key).await? {
+            return Ok(kid);
+        }
+        let set = storage.list().await?;
+        if let Some(next) = set.keys.iter().rev().find(|m| lifecycle::is_unscheduled(m)) {
+            return Ok(next.kid.clone());
+        }
     }
-    let set = storage.list().await?;
-    set.keys
-        .iter()
-        .rev()
-        .find(|m| lifecycle::is_unscheduled(m))
-        .map(|m| m.kid.clone())
-        .ok_or_else(|| anyhow::anyhow!("no next key after making one"))
+    anyhow::bail!("the key store kept changing while a next key was being made; try again")
 }
 
 /// Adds a freshly generated key while `needed` says the store lacks one. Of several
@@ -203,4 +206,82 @@ async fn check_loads(storage: &dyn KeyStorage, kid: &str) -> anyhow::Result<()> 
         .await?
         .map(|_| ())
         .map_err(|e| anyhow::anyhow!("key {kid} cannot be used: {e} (revoke it)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::keys::{KeyFiles, KeySet};
+
+    /// Files on which another process schedules the next key right after the `nth` look.
+    #[derive(Debug)]
+    struct RotatedMeanwhile {
+        files: KeyFiles,
+        looks: AtomicUsize,
+        nth: usize,
+    }
+
+    #[async_trait::async_trait]
+    impl KeyStorage for RotatedMeanwhile {
+        async fn list(&self) -> anyhow::Result<KeySet> {
+            let set = self.files.list().await?;
+            if self.looks.fetch_add(1, Ordering::SeqCst) + 1 == self.nth
+                && let Some(next) = set.keys.iter().find(|m| lifecycle::is_unscheduled(m))
+            {
+                let at = lifecycle::now();
+                self.files
+                    .update(&next.kid, Change::Schedule { at })
+                    .await
+                    .unwrap();
+            }
+            Ok(set)
+        }
+
+        async fn load(&self, kid: &str) -> anyhow::Result<PrivateKey> {
+            self.files.load(kid).await
+        }
+
+        async fn insert(
+            &self,
+            version: u64,
+            meta: &KeyMeta,
+            key: &PrivateKey,
+        ) -> Result<(), WriteError> {
+            self.files.insert(version, meta, key).await
+        }
+
+        async fn update(&self, kid: &str, change: Change) -> Result<(), WriteError> {
+            self.files.update(kid, change).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_next_key_scheduled_by_another_process_between_two_looks_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = KeyFiles::new(dir.path());
+        ensure_keys(&files, 2048).await.unwrap();
+        // The first look sees the next key; before the second, it is scheduled elsewhere.
+        let storage = RotatedMeanwhile {
+            files,
+            looks: AtomicUsize::new(0),
+            nth: 1,
+        };
+
+        let kid = ensure_next(&storage, 2048).await.unwrap();
+
+        let keys = storage.files.list().await.unwrap().keys;
+        let unscheduled: Vec<&str> = keys
+            .iter()
+            .filter(|m| lifecycle::is_unscheduled(m))
+            .map(|m| m.kid.as_str())
+            .collect();
+        assert_eq!(unscheduled, [kid.as_str()]);
+        assert_eq!(
+            keys.len(),
+            3,
+            "the signing key, the scheduled one, a new next key"
+        );
+    }
 }
