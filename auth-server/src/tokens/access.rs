@@ -131,8 +131,15 @@ impl AccessTokenIssuer {
         client_id: &str,
         scope: &ScopeSet,
     ) -> anyhow::Result<IssuedAccessToken> {
+        self.sign(self.claims(sub, client_id, scope)).await
+    }
+
+    /// The claims of a new token for `sub`, on behalf of `client_id`, with `scope`: a new
+    /// `jti`, issued now. [`Self::sign`] makes the token; in between, its `jti` and `exp`
+    /// can be recorded while the signature is computed.
+    pub fn claims(&self, sub: &str, client_id: &str, scope: &ScopeSet) -> AccessClaims {
         let now = chrono::Utc::now().timestamp();
-        let claims = AccessClaims {
+        AccessClaims {
             iss: self.issuer.clone(),
             sub: sub.to_owned(),
             aud: self.audience.clone(),
@@ -142,7 +149,11 @@ impl AccessTokenIssuer {
             jti: Uuid::new_v4().to_string(),
             client_id: client_id.to_owned(),
             scope: scope.to_string(),
-        };
+        }
+    }
+
+    /// Signs `claims` (from [`Self::claims`]) into an access token.
+    pub async fn sign(&self, claims: AccessClaims) -> anyhow::Result<IssuedAccessToken> {
         let token = self.sign_jwt("at+jwt", &claims).await?;
         Ok(IssuedAccessToken {
             token,

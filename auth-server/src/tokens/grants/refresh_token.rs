@@ -47,13 +47,18 @@ pub async fn grant(
             requested
         }
     };
-    // Sign before rotating: the rotation holds SQLite's only writer connection, and must
-    // not hold it across a signature. If the rotation loses a race, this token is simply
-    // never handed out.
-    let access = state
+    // The rotation is handed over before the access token is signed, and committed while
+    // it is: the signature takes a core, the COMMIT waits for the disk. Should signing
+    // fail after the COMMIT, the client gets a 500 for a rotation that stands, as after a
+    // lost response.
+    let claims = state
         .issuer
-        .issue(&live.family.user_id, &client.client_id, &scope)
+        .claims(&live.family.user_id, &client.client_id, &scope);
+    let rotation = state
+        .rotator
+        .start(&live.token_hash, &live.family.id, &claims.jti, claims.exp)
         .await?;
+    let access = state.issuer.sign(claims).await?;
     // OpenID Connect Core §12.2: the same sub, aud and auth_time as the login's first ID
     // token, and no nonce.
     let login = UserLogin {
@@ -64,11 +69,7 @@ pub async fn grant(
         nonce: None,
     };
     let id_token = id_token_for(state, client, &login, &access).await?;
-    let next = match state
-        .rotator
-        .rotate(&live.token_hash, &live.family.id, &access)
-        .await?
-    {
+    let next = match rotation.outcome().await? {
         Rotated::Next(next) => next,
         Rotated::AlreadyUsed => {
             // Lost a race with a concurrent use of the same token: that is reuse too.

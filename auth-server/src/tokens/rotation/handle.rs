@@ -1,0 +1,211 @@
+//! Rotations committed on SQLite's writer connection through its own handle.
+//!
+//! Through sqlx each statement of a batch is a round trip to the writer connection's
+//! thread, and under a refresh load every hop waits for a core that is busy signing: the
+//! batch's five hops, not the fsync, set the pace of the commits. Here the task takes the
+//! writer connection from its pool, locks its handle (sqlx's `lock_handle`: sqlx's thread
+//! waits meanwhile) and, on one thread of the blocking pool, commits through rusqlite the
+//! batch it has and then every batch that arrived meanwhile, until none waits or
+//! [`HOLD`] has passed. So under load a batch costs its statements and its fsync, and the
+//! hand-offs are paid once per [`HOLD`].
+//!
+//! Anything that fails before a COMMIT is rolled back, and that batch is left for sqlx,
+//! which gives every failure its usual meaning (a broken constraint, an outage). A failed
+//! COMMIT fails its batch, as through sqlx (see the parent module).
+
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use sea_orm::{ConnAcquireErr, DatabaseConnection, DbErr, RuntimeErr, sqlx};
+use sqlite_readers::{rusqlite, sqlx_datetime_text};
+use tokio::sync::mpsc;
+
+use super::{Job, MAX_BATCH, Queue, answer, drop_abandoned, fail};
+
+/// How long the task keeps the writer connection while rotations keep arriving. Every
+/// other write of the auth server waits for the writer connection meanwhile, so this is
+/// what a refresh load adds, at most, to a sign-up or a login.
+const HOLD: Duration = Duration::from_millis(2);
+
+/// Commits `batch`, then each batch that arrives meanwhile, on the writer connection's
+/// handle. Returns what is left for sqlx: a batch rolled back before its COMMIT, or the
+/// one at hand when the handle could not be locked.
+pub(super) async fn commit_while_waiting(
+    writer: &DatabaseConnection,
+    queue: &Queue,
+    mut batch: Vec<Job>,
+) -> Vec<Job> {
+    let mut connection = match writer.get_sqlite_connection_pool().acquire().await {
+        Ok(connection) => connection,
+        Err(e) => {
+            fail(&mut batch, &acquire_failed(e).into());
+            return batch;
+        }
+    };
+    let runtime = tokio::runtime::Handle::current();
+    let queue = Queue::clone(queue);
+    let committing = tokio::task::spawn_blocking(move || {
+        let mut handle = match runtime.block_on(connection.lock_handle()) {
+            Ok(handle) => handle,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not lock the writer's handle; committing through sqlx");
+                return batch;
+            }
+        };
+        // SAFETY: while `handle` lives, sqlx makes no call on this connection; the
+        // rusqlite `Connection` does not close it, finalises its statements when dropped,
+        // and is dropped before `handle`.
+        let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) };
+        let mut conn = match conn {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not use the writer's handle; committing through sqlx");
+                return batch;
+            }
+        };
+        commit_until_idle(&mut conn, &mut queue.blocking_lock(), &mut batch);
+        drop(conn);
+        batch
+    });
+    committing.await.unwrap_or_else(|e| {
+        // A panic: the jobs it held are dropped, and their requesters get an error.
+        tracing::error!(error = %e, "refresh rotation on the writer's handle failed");
+        Vec::new()
+    })
+}
+
+/// sea-orm's reading of a failure to take a connection from the pool, so that a timeout is
+/// an outage as it is everywhere else.
+fn acquire_failed(e: sqlx::Error) -> DbErr {
+    match e {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        e => DbErr::Conn(RuntimeErr::SqlxError(e.into())),
+    }
+}
+
+/// The loop of [`commit_while_waiting`] on the blocking thread. Leaves `batch` empty,
+/// unless a batch was rolled back: that one is for sqlx.
+fn commit_until_idle(
+    conn: &mut rusqlite::Connection,
+    queue: &mut mpsc::Receiver<Job>,
+    batch: &mut Vec<Job>,
+) {
+    let until = Instant::now() + HOLD;
+    loop {
+        drop_abandoned(batch);
+        if !batch.is_empty() {
+            match commit(conn, batch) {
+                Ok(Ok(outcomes)) => answer(batch, outcomes),
+                Ok(Err(e)) => {
+                    // Rolled back: nothing of the batch is stored.
+                    tracing::debug!(error = %e, "rotation on the writer's handle failed; committing through sqlx");
+                    return;
+                }
+                Err(e) => return fail(batch, &e),
+            }
+        }
+        if Instant::now() >= until {
+            return;
+        }
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            return;
+        }
+    }
+}
+
+/// The failure of a batch before its COMMIT: rolled back, so it may be committed again
+/// another way.
+type RolledBack = anyhow::Error;
+
+/// The statements of the sqlx path (`commit_through_sqlx`) in one IMMEDIATE transaction.
+/// The outer error is final (the COMMIT failed); the inner one was rolled back.
+fn commit(
+    conn: &mut rusqlite::Connection,
+    batch: &[Job],
+) -> anyhow::Result<Result<Vec<bool>, RolledBack>> {
+    let txn = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(txn) => txn,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let outcomes = match write(&txn, batch) {
+        Ok(outcomes) => outcomes,
+        // Dropping `txn` rolls the batch back.
+        Err(e) => return Ok(Err(e.into())),
+    };
+    // A failed COMMIT is rolled back too when `txn` drops, if SQLite left it open; but
+    // whether the batch reached the disk is not known: it fails (see the parent module).
+    txn.commit()?;
+    Ok(Ok(outcomes))
+}
+
+fn write(txn: &rusqlite::Transaction<'_>, batch: &[Job]) -> rusqlite::Result<Vec<bool>> {
+    // Times in sqlx's text layout, which every comparison in SQL and every reader expects.
+    let now = sqlx_datetime_text(Utc::now());
+    let presented: HashSet<&str> = batch.iter().map(|j| j.presented_hash.as_str()).collect();
+    let placeholders = |row: &str, rows: usize| vec![row; rows].join(", ");
+    let mut update = txn.prepare(&format!(
+        "UPDATE refresh_tokens SET used_at = ? WHERE token_hash IN ({}) \
+         AND used_at IS NULL RETURNING token_hash",
+        placeholders("?", presented.len())
+    ))?;
+    let mut params: Vec<&str> = Vec::with_capacity(1 + presented.len());
+    params.push(&now);
+    params.extend(presented);
+    let mut unused: HashSet<String> = HashSet::with_capacity(batch.len());
+    let mut returned = update.query(rusqlite::params_from_iter(params))?;
+    while let Some(row) = returned.next()? {
+        unused.insert(row.get(0)?);
+    }
+    drop(returned);
+    // The first job presenting a token that was unused wins it (as through sqlx).
+    let outcomes: Vec<bool> = batch
+        .iter()
+        .map(|job| unused.remove(&job.presented_hash))
+        .collect();
+    let winners: Vec<&Job> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(job, won)| won.then_some(job))
+        .collect();
+    if !winners.is_empty() {
+        txn.prepare(&format!(
+            "INSERT INTO refresh_tokens (token_hash, family_id, created_at, used_at) VALUES {}",
+            placeholders("(?, ?, ?, NULL)", winners.len())
+        ))?
+        .execute(rusqlite::params_from_iter(winners.iter().flat_map(|job| {
+            [
+                job.successor_hash.as_str(),
+                job.family_id.as_str(),
+                now.as_str(),
+            ]
+        })))?;
+        let expiries: Vec<String> = winners
+            .iter()
+            .map(|job| sqlx_datetime_text(job.access_expires_at))
+            .collect();
+        txn.prepare(&format!(
+            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES {}",
+            placeholders("(?, ?, ?)", winners.len())
+        ))?
+        .execute(rusqlite::params_from_iter(
+            winners.iter().zip(&expiries).flat_map(|(job, expires_at)| {
+                [
+                    job.jti.as_str(),
+                    job.family_id.as_str(),
+                    expires_at.as_str(),
+                ]
+            }),
+        ))?;
+    }
+    Ok(outcomes)
+}
