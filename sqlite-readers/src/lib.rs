@@ -238,6 +238,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sqlite_is_built_without_the_process_wide_mutexes_of_the_default_build() {
+        // `.cargo/config.toml` sets these through LIBSQLITE3_FLAGS; a build that lost them
+        // would serialise every reader on two global mutexes again.
+        let connection = Connection::open_in_memory().unwrap();
+        let mut statement = connection.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
+    #[test]
     fn a_cached_statement_with_a_bound_limit_is_not_compiled_again_at_each_use() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
