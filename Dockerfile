@@ -3,12 +3,14 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
 COPY auth-server auth-server
 COPY posts-server posts-server
 COPY migrations migrations
 COPY poem-edge poem-edge
 COPY jwt-verifier jwt-verifier
 COPY db-outage db-outage
+COPY sqlite-readers sqlite-readers
 RUN cargo build --release --locked --bin auth-server --bin posts-server
 
 FROM debian:bookworm-slim

@@ -4,6 +4,7 @@ Checks the services, how images are built, the contract's ports, the settings ea
 server needs, health checks, and that the keys live on a volume.
 """
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -59,6 +60,12 @@ check(auth.get("depends_on", {}).get("postgres", {}).get("condition") == "servic
 dockerfile = (root / "Dockerfile").read_text()
 check(dockerfile.count("FROM ") >= 2, "the Dockerfile is multi-stage")
 check("USER " in dockerfile, "the image does not run as root")
+# The build stage copies what the workspace builds from: every member (a member added
+# without its COPY breaks the image, and nothing else here would notice) and .cargo (the
+# SQLite build flags).
+members = tomllib.loads((root / "Cargo.toml").read_text())["workspace"]["members"]
+for source in [*members, ".cargo"]:
+    check(f"COPY {source} {source}" in dockerfile, f"the Dockerfile copies {source}")
 
 if errors:
     print("docker-compose.yml check failed:")
