@@ -48,9 +48,7 @@ pub async fn grant(
         }
     };
     // The rotation is handed over before the access token is signed, and committed while
-    // it is: the signature takes a core, the COMMIT waits for the disk. Should signing
-    // fail after the COMMIT, the client gets a 500 for a rotation that stands, as after a
-    // lost response.
+    // it is: the signature takes a core, the COMMIT waits for the disk.
     let claims = state
         .issuer
         .claims(&live.family.user_id, &client.client_id, &scope);
@@ -58,7 +56,6 @@ pub async fn grant(
         .rotator
         .start(&live.token_hash, &live.family.id, &claims.jti, claims.exp)
         .await?;
-    let access = state.issuer.sign(claims).await?;
     // OpenID Connect Core §12.2: the same sub, aud and auth_time as the login's first ID
     // token, and no nonce.
     let login = UserLogin {
@@ -68,7 +65,24 @@ pub async fn grant(
         auth_time: live.family.auth_time.unwrap_or(live.family.created_at),
         nonce: None,
     };
-    let id_token = id_token_for(state, client, &login, &access).await?;
+    let signed = async {
+        let access = state.issuer.sign(claims).await?;
+        let id_token = id_token_for(state, client, &login, &access).await?;
+        anyhow::Ok((access, id_token))
+    }
+    .await;
+    let (access, id_token) = match signed {
+        Ok(signed) => signed,
+        Err(e) => {
+            // The rotation may stand all the same: the client gets a 500 and never sees
+            // the successor, and its retry with this token will look like reuse, as after
+            // a lost response. Say so where an operator looks.
+            if let Ok(Rotated::Next(_)) = rotation.outcome().await {
+                tracing::error!(family_id = %live.family.id, "refresh token rotated, but its tokens could not be signed");
+            }
+            return Err(e.into());
+        }
+    };
     let next = match rotation.outcome().await? {
         Rotated::Next(next) => next,
         Rotated::AlreadyUsed => {

@@ -67,7 +67,17 @@ pub(super) async fn commit_while_waiting(
             }
         };
         commit_until_idle(&mut conn, &mut queue.blocking_lock(), &mut batch);
+        // sqlx believes no transaction is open on this connection. rusqlite rolls back
+        // whatever it leaves open, but ignores a failure to; a connection handed back in
+        // the middle of a transaction would take sqlx's next writes into it, and they
+        // would be answered but never committed. Such a connection is closed instead.
+        let in_transaction = !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err();
         drop(conn);
+        drop(handle);
+        if in_transaction {
+            tracing::error!("the writer connection is stuck in a transaction; closing it");
+            connection.close_on_drop();
+        }
         batch
     });
     committing.await.unwrap_or_else(|e| {
@@ -95,6 +105,7 @@ fn commit_until_idle(
     batch: &mut Vec<Job>,
 ) {
     let until = Instant::now() + HOLD;
+    let mut first = true;
     loop {
         drop_abandoned(batch);
         if !batch.is_empty() {
@@ -108,7 +119,9 @@ fn commit_until_idle(
                 Err(e) => return fail(batch, &e),
             }
         }
-        if Instant::now() >= until {
+        // What waited behind the first batch is always taken: on a slow disk its COMMIT
+        // alone may outlast the hold, which would make every batch pay the hand-offs.
+        if !std::mem::take(&mut first) && Instant::now() >= until {
             return;
         }
         while batch.len() < MAX_BATCH {
@@ -128,13 +141,17 @@ fn commit_until_idle(
 type RolledBack = anyhow::Error;
 
 /// The statements of the sqlx path (`commit_through_sqlx`) in one IMMEDIATE transaction.
-/// The outer error is final (the COMMIT failed); the inner one was rolled back.
+/// The outer error is final (an outage at BEGIN, or the COMMIT failed); the inner one was
+/// rolled back.
 fn commit(
     conn: &mut rusqlite::Connection,
     batch: &[Job],
 ) -> anyhow::Result<Result<Vec<bool>, RolledBack>> {
     let txn = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(txn) => txn,
+        // The file locked past the busy timeout, or unreadable: sqlx would wait as long
+        // again for the same answer. The batch fails now (503).
+        Err(e) if db_outage::is_outage(&e) => return Err(e.into()),
         Err(e) => return Ok(Err(e.into())),
     };
     let outcomes = match write(&txn, batch) {

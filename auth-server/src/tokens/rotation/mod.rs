@@ -75,8 +75,8 @@ pub struct Rotator {
 }
 
 /// A rotation handed to the committing task; [`PendingRotation::outcome`] waits for it.
-/// Dropped before its batch is committed, the rotation is left out of it: the presented
-/// token stays unused.
+/// Dropped before the task takes it into a batch, the rotation is left out: the presented
+/// token stays unused. Dropped later, the rotation stands, as after a lost response.
 #[derive(Debug)]
 pub struct PendingRotation {
     successor: RefreshToken,
