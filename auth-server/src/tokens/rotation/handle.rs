@@ -11,7 +11,8 @@
 //!
 //! Anything that fails before a COMMIT is rolled back, and that batch is left for sqlx,
 //! which gives every failure its usual meaning (a broken constraint, an outage). A failed
-//! COMMIT fails its batch, as through sqlx (see the parent module).
+//! COMMIT fails its batch, as through sqlx (see the parent module), and so does an outage
+//! at BEGIN (the file locked past the busy timeout), which sqlx would only wait out again.
 
 use std::{
     collections::HashSet,
@@ -25,9 +26,10 @@ use tokio::sync::mpsc;
 
 use super::{Job, MAX_BATCH, Queue, answer, drop_abandoned, fail};
 
-/// How long the task keeps the writer connection while rotations keep arriving. Every
-/// other write of the auth server waits for the writer connection meanwhile, so this is
-/// what a refresh load adds, at most, to a sign-up or a login.
+/// How long the task keeps the writer connection while rotations keep arriving (and then
+/// one batch more, see [`commit_until_idle`]). Every other write of the auth server waits
+/// for the writer connection meanwhile, so this is about what a refresh load adds, at
+/// most, to a sign-up or a login.
 const HOLD: Duration = Duration::from_millis(2);
 
 /// Commits `batch`, then each batch that arrives meanwhile, on the writer connection's
