@@ -237,6 +237,17 @@ pub fn optional_datetime(value: ValueRef<'_>) -> rusqlite::Result<Option<DateTim
 mod tests {
     use super::*;
 
+    /// A new database file in WAL mode, as the servers keep theirs, made by running `sql`;
+    /// its directory, its path and the connection that made it (a writer).
+    fn wal_file(sql: &str) -> (tempfile::TempDir, PathBuf, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.execute_batch(sql).unwrap();
+        (dir, path, writer)
+    }
+
     #[test]
     fn sqlite_is_built_without_the_process_wide_mutexes_of_the_default_build() {
         // `.cargo/config.toml` sets these through LIBSQLITE3_FLAGS; a build that lost them
@@ -260,15 +271,10 @@ mod tests {
 
     #[test]
     fn a_cached_statement_with_a_bound_limit_is_not_compiled_again_at_each_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER PRIMARY KEY, y TEXT);
-                 INSERT INTO t (y) VALUES ('a'), ('b'), ('c');",
-            )
-            .unwrap();
+        let (_dir, path, _writer) = wal_file(
+            "CREATE TABLE t (x INTEGER PRIMARY KEY, y TEXT);
+             INSERT INTO t (y) VALUES ('a'), ('b'), ('c');",
+        );
         let readers = Readers::new(path, 1);
         let sql = "SELECT x FROM t WHERE y > ?2 ORDER BY x DESC LIMIT ?1";
 
@@ -324,14 +330,7 @@ mod tests {
 
     #[test]
     fn a_reader_sees_commits_refuses_writes_and_gives_up_on_a_missing_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode=WAL; CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('a');",
-            )
-            .unwrap();
+        let (dir, path, writer) = wal_file("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('a');");
         let readers = Readers::for_url(&format!("sqlite://{}?mode=rwc", path.display())).unwrap();
         let count = |readers: &Readers| {
             readers.read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)))

@@ -228,3 +228,30 @@ fn write(txn: &rusqlite::Transaction<'_>, batch: &[Job]) -> rusqlite::Result<Vec
     }
     Ok(outcomes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_locked_past_the_busy_timeout_fails_the_batch_at_begin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // Another writer (say, an admin command) holds the write lock.
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (x);
+                 BEGIN IMMEDIATE; INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+
+        let outcome = commit(&mut conn, &[]);
+
+        // Final (503), not left for sqlx to wait out the same lock again.
+        let error = outcome.expect_err("an outage at BEGIN fails the batch");
+        assert!(db_outage::is_outage(error.as_ref()), "{error:#}");
+    }
+}
