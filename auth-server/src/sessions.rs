@@ -74,55 +74,107 @@ pub async fn find(
     })
 }
 
-/// Signs `user_id` in: a new cookie value and a fresh `auth_time`. `previous` is the
-/// session the browser already had: the same user keeps its `sid` (with a new cookie
-/// value); another user's session is ended first.
-#[tracing::instrument(skip_all, fields(user_id = %user_id))]
-pub async fn sign_in(
-    writer: &DatabaseConnection,
-    user_id: &str,
-    previous: Option<&BrowserSession>,
-    ttl: Duration,
-) -> anyhow::Result<(SessionCookie, String)> {
-    let now = Utc::now();
-    let expires_at = now + chrono::Duration::from_std(ttl)?;
-    let cookie = SessionCookie(random_token()?);
-    let secret_hash = sha256_hex(cookie.0.as_bytes());
-    if let Some(previous) = previous {
-        if previous.user.id == user_id {
+/// A sign-in on its way to the database: the session it makes, which the next step of a
+/// pending request can be decided on before anything is written, and the new cookie value
+/// that will name it. Every sign-in gets a new cookie value and a fresh `auth_time`; the
+/// same user keeps the browser's `sid`, another user's session is ended first.
+pub struct SignIn {
+    cookie: SessionCookie,
+    session: BrowserSession,
+    expires_at: DateTime<Utc>,
+    /// Whether `session.sid` is the browser's live session of the same user, to renew.
+    renews: bool,
+    /// Another user's session in this browser, to end.
+    ends: Option<String>,
+}
+
+impl SignIn {
+    /// The sign-in of `user` in a browser whose live session is `previous`.
+    pub fn new(
+        user: users::Model,
+        previous: Option<&BrowserSession>,
+        ttl: Duration,
+    ) -> anyhow::Result<Self> {
+        let auth_time = Utc::now();
+        let expires_at = auth_time + chrono::Duration::from_std(ttl)?;
+        let renews = previous.is_some_and(|p| p.user.id == user.id);
+        let (sid, ends) = match previous {
+            Some(previous) if renews => (previous.sid.clone(), None),
+            previous => (Uuid::new_v4().to_string(), previous.map(|p| p.sid.clone())),
+        };
+        Ok(Self {
+            cookie: SessionCookie(random_token()?),
+            session: BrowserSession {
+                sid,
+                user,
+                auth_time,
+            },
+            expires_at,
+            renews,
+            ends,
+        })
+    }
+
+    /// The session as it will be once stored (its `sid` may still change: see
+    /// [`SignIn::store`]).
+    pub fn session(&self) -> &BrowserSession {
+        &self.session
+    }
+
+    /// Stores the sign-in, in the caller's transaction if it has one. A session to renew
+    /// that ended in the meantime (logout in another tab) is replaced by a new one, with a
+    /// new `sid`.
+    #[tracing::instrument(skip_all, fields(user_id = %self.session.user.id))]
+    pub async fn store(
+        self,
+        db: &impl ConnectionTrait,
+    ) -> anyhow::Result<(SessionCookie, BrowserSession)> {
+        let Self {
+            cookie,
+            mut session,
+            expires_at,
+            renews,
+            ends,
+        } = self;
+        let secret_hash = sha256_hex(cookie.0.as_bytes());
+        if renews {
             let renewed = browser_sessions::Entity::update_many()
                 .col_expr(
                     browser_sessions::Column::SecretHash,
                     Expr::value(secret_hash.clone()),
                 )
-                .col_expr(browser_sessions::Column::AuthTime, Expr::value(now))
+                .col_expr(
+                    browser_sessions::Column::AuthTime,
+                    Expr::value(session.auth_time),
+                )
                 .col_expr(browser_sessions::Column::ExpiresAt, Expr::value(expires_at))
-                .filter(browser_sessions::Column::Sid.eq(previous.sid.clone()))
+                .filter(browser_sessions::Column::Sid.eq(session.sid.clone()))
                 .filter(browser_sessions::Column::EndedAt.is_null())
-                .exec(writer)
+                .exec(db)
                 .await?;
             if renewed.rows_affected == 1 {
-                tracing::info!(sid = %previous.sid, "signed in again");
-                return Ok((cookie, previous.sid.clone()));
+                tracing::info!(sid = %session.sid, "signed in again");
+                return Ok((cookie, session));
             }
-        } else {
-            end(writer, &previous.sid).await?;
+            session.sid = Uuid::new_v4().to_string();
         }
+        if let Some(other) = &ends {
+            end(db, other).await?;
+        }
+        browser_sessions::Entity::insert(browser_sessions::ActiveModel {
+            sid: Set(session.sid.clone()),
+            secret_hash: Set(secret_hash),
+            user_id: Set(session.user.id.clone()),
+            auth_time: Set(session.auth_time),
+            created_at: Set(session.auth_time),
+            expires_at: Set(expires_at),
+            ended_at: Set(None),
+        })
+        .exec_without_returning(db)
+        .await?;
+        tracing::info!(sid = %session.sid, "signed in");
+        Ok((cookie, session))
     }
-    let sid = Uuid::new_v4().to_string();
-    browser_sessions::Entity::insert(browser_sessions::ActiveModel {
-        sid: Set(sid.clone()),
-        secret_hash: Set(secret_hash),
-        user_id: Set(user_id.to_owned()),
-        auth_time: Set(now),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-        ended_at: Set(None),
-    })
-    .exec_without_returning(writer)
-    .await?;
-    tracing::info!(%sid, "signed in");
-    Ok((cookie, sid))
 }
 
 /// Ends a session and revokes every login (refresh-token family) made in it, and every

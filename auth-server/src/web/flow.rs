@@ -5,7 +5,7 @@
 //! cannot stand in for the fresh sign-in that `prompt=login` or `max_age` asks for).
 
 use poem::{IntoResponse, Response, http::StatusCode};
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
 use super::pages;
 use crate::{
@@ -25,13 +25,6 @@ pub(super) enum Outcome {
     Answered(Response),
     /// Another submission of the same form answered the client first.
     AlreadyDone(Response),
-}
-
-impl Outcome {
-    /// Whether another submission answered first.
-    pub(super) fn already_done(&self) -> bool {
-        matches!(self, Self::AlreadyDone(_))
-    }
 }
 
 impl IntoResponse for Outcome {
@@ -140,23 +133,6 @@ pub(super) fn page_of(state: &AppState, pending: &Pending, next: Next) -> Option
     ))
 }
 
-/// Where a pending request goes once the user signed in or consented: the page of the step
-/// still needed, or the client with a code.
-pub(super) async fn resume(
-    state: &AppState,
-    pending: &Pending,
-    session: &BrowserSession,
-) -> Outcome {
-    let next = match next_for(state, pending, session).await {
-        Ok((_, next)) => next,
-        Err(page) => return Outcome::Answered(page),
-    };
-    match page_of(state, pending, next) {
-        Some(page) => Outcome::Answered(page),
-        None => issue(state, &pending.request, session, Some(pending)).await,
-    }
-}
-
 /// Issues the code and sends the browser back to the client. A pending request is marked
 /// answered in the same transaction that stores the code: a form posted twice cannot issue
 /// two codes, and a failure between the two steps leaves the request pending, not "done"
@@ -167,74 +143,106 @@ pub(super) async fn issue(
     session: &BrowserSession,
     pending: Option<&Pending>,
 ) -> Outcome {
+    let issued = async {
+        let txn = state.writer.begin().await?;
+        Ok::<_, anyhow::Error>(issue_in(state, txn, request, session, pending).await)
+    };
+    match issued.await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(page)) => Outcome::Answered(page),
+        Err(e) => Outcome::Answered(super::internal(state, e)),
+    }
+}
+
+/// [`issue`] in `txn`, which holds what the caller wrote before (the sign-in's session):
+/// committed with the code, or rolled back when another submission answered first. `Err`
+/// is the error page of a failure, after which nothing of `txn` is kept.
+pub(super) async fn issue_in(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    request: &AuthorizationRequest,
+    session: &BrowserSession,
+    pending: Option<&Pending>,
+) -> Result<Outcome, Response> {
     // OpenID Connect Core §3.1.2.1: the user the id_token_hint names did not sign in (the
     // person signed in as someone else); the client learns so instead of getting another
     // user's code.
-    if let Some(expected) = &request.expected_sub
+    let outcome = if let Some(expected) = &request.expected_sub
         && *expected != session.user.id
     {
-        return answer_with_error(
+        answer_with_error(
             state,
+            &txn,
             request,
             pending,
             "login_required",
             "the signed-in user is not the one id_token_hint names",
         )
-        .await;
-    }
-    let grant = CodeGrant {
-        request: request.clone(),
-        user_id: session.user.id.clone(),
-        sid: Some(session.sid.clone()),
-        auth_time: session.auth_time,
-    };
-    let stored = async {
-        let txn = state.writer.begin().await?;
-        if let Some(pending) = pending
-            && !authorization::complete(&txn, &pending.id).await?
-        {
-            txn.rollback().await?;
-            return Ok::<_, anyhow::Error>(None);
+        .await
+    } else {
+        let grant = CodeGrant {
+            request: request.clone(),
+            user_id: session.user.id.clone(),
+            sid: Some(session.sid.clone()),
+            auth_time: session.auth_time,
+        };
+        let stored = async {
+            if let Some(pending) = pending
+                && !authorization::complete(&txn, &pending.id).await?
+            {
+                return Ok::<_, anyhow::Error>(None);
+            }
+            Ok(Some(
+                codes::issue(&txn, &grant, state.settings.code_ttl).await?,
+            ))
+        };
+        match stored.await {
+            Ok(Some(code)) => {
+                let location = code_redirect(request, &code, state.settings.issuer_str());
+                Ok(Outcome::Answered(pages::redirect(&location)))
+            }
+            Ok(None) => Ok(already_done(state)),
+            Err(e) => Err(super::internal(state, e)),
         }
-        let code = codes::issue(&txn, &grant, state.settings.code_ttl).await?;
-        txn.commit().await?;
-        Ok(Some(code))
     };
-    match stored.await {
-        Ok(Some(code)) => {
-            let location = code_redirect(request, &code, state.settings.issuer_str());
-            Outcome::Answered(pages::redirect(&location))
-        }
-        Ok(None) => already_done(state),
-        Err(e) => Outcome::Answered(super::internal(state, e)),
-    }
+    let ended = match &outcome {
+        Ok(Outcome::Answered(_)) => txn.commit().await,
+        Ok(Outcome::AlreadyDone(_)) => txn.rollback().await,
+        // Dropped, the transaction is rolled back.
+        Err(_) => return outcome,
+    };
+    ended.map_err(|e| super::internal(state, anyhow::Error::from(e)))?;
+    outcome
 }
 
 /// Denied by the user (RFC 6749 §4.1.2.1 `access_denied`); not remembered.
 pub(super) async fn deny(state: &AppState, pending: &Pending) -> Outcome {
     answer_with_error(
         state,
+        &state.writer,
         &pending.request,
         Some(pending),
         "access_denied",
         "the user denied the request",
     )
     .await
+    .unwrap_or_else(Outcome::Answered)
 }
 
-/// Answers the client with an error redirect, once.
+/// Answers the client with an error redirect, once. `Err` is the error page of a failure.
 async fn answer_with_error(
     state: &AppState,
+    db: &impl ConnectionTrait,
     request: &AuthorizationRequest,
     pending: Option<&Pending>,
     error: &str,
     description: &str,
-) -> Outcome {
+) -> Result<Outcome, Response> {
     if let Some(pending) = pending {
-        match authorization::complete(&state.writer, &pending.id).await {
+        match authorization::complete(db, &pending.id).await {
             Ok(true) => {}
-            Ok(false) => return already_done(state),
-            Err(e) => return Outcome::Answered(super::internal(state, e)),
+            Ok(false) => return Ok(already_done(state)),
+            Err(e) => return Err(super::internal(state, e)),
         }
     }
     let location = error_redirect(
@@ -244,5 +252,5 @@ async fn answer_with_error(
         request.state.as_deref(),
         state.settings.issuer_str(),
     );
-    Outcome::Answered(pages::redirect(&location))
+    Ok(Outcome::Answered(pages::redirect(&location)))
 }

@@ -3,15 +3,19 @@
 //! and a wrong password), then starts a browser session with a new id and continues the
 //! interrupted authorization.
 
-use poem::{Body, IntoResponse, Request, Response, handler, http::StatusCode, web::Data};
+use poem::{Body, Request, Response, handler, http::StatusCode, web::Data};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use super::{
-    browser_cookie, checked_form, current_session, flow, form::Params, headers::source_of, pages,
-    pending_for,
+    browser_cookie, checked_form, current_session,
+    flow::{self, Outcome},
+    form::Params,
+    headers::source_of,
+    pages, pending_for,
 };
 use crate::{
     authorization::Pending,
-    sessions::{self, BrowserSession},
+    sessions::SignIn,
     state::AppState,
     users::{self, CredentialError},
 };
@@ -126,6 +130,11 @@ pub async fn submit(state: Data<&AppState>, req: &Request, body: Body) -> Respon
 
 /// Starts the session of `user` in this browser and continues: back to the pending request,
 /// or a "signed in" page.
+///
+/// The step after signing in is decided first, on the session about to be made. When that
+/// step is the code, the session and the code are one transaction: one commit per sign-in,
+/// and of a form posted twice at once, the post that lost keeps nothing (the browser keeps
+/// the session of the code that went to the client).
 pub(super) async fn signed_in(
     state: &AppState,
     req: &Request,
@@ -136,41 +145,39 @@ pub(super) async fn signed_in(
         Ok(previous) => previous,
         Err(page) => return page,
     };
-    let (cookie, sid) = match sessions::sign_in(
-        &state.writer,
-        &user.id,
-        previous.as_ref(),
-        state.settings.session_ttl,
-    )
-    .await
-    {
-        Ok(signed_in) => signed_in,
+    let sign_in = match SignIn::new(user, previous.as_ref(), state.settings.session_ttl) {
+        Ok(sign_in) => sign_in,
         Err(e) => return super::internal(state, e),
     };
-    let set_cookie = super::session_cookie(state, cookie.value());
-    let new_session = previous.as_ref().is_none_or(|p| p.sid != sid);
-    let email = user.email.clone();
-    let session = BrowserSession {
-        sid,
-        user,
-        auth_time: chrono::Utc::now(),
+    let next = match pending {
+        Some(pending) => match flow::next_for(state, pending, sign_in.session()).await {
+            Ok((_, next)) => Some((pending, next)),
+            Err(page) => return page,
+        },
+        None => None,
     };
-    match pending {
-        Some(pending) => {
-            let outcome = flow::resume(state, pending, &session).await;
-            if outcome.already_done() && new_session {
-                // The same form, posted twice at once: the other post answered the client
-                // with a code of its own session. This session is not the code's; keep
-                // it from replacing that one in the browser.
-                if let Err(e) = sessions::end(&state.writer, &session.sid).await {
-                    return super::internal(state, e);
+    let stored = async {
+        let txn = state.writer.begin().await?;
+        let (cookie, session) = sign_in.store(&txn).await?;
+        Ok::<_, anyhow::Error>((txn, cookie, session))
+    };
+    let (txn, cookie, session) = match stored.await {
+        Ok(stored) => stored,
+        Err(e) => return super::internal(state, e),
+    };
+    let page = match next {
+        Some((pending, next)) => match flow::page_of(state, pending, next) {
+            Some(page) => committed(state, txn, page).await,
+            None => {
+                match flow::issue_in(state, txn, &pending.request, &session, Some(pending)).await {
+                    Ok(Outcome::Answered(page)) => Ok(page),
+                    // Rolled back with the code's transaction: no cookie of this post.
+                    Ok(Outcome::AlreadyDone(page)) | Err(page) => return page,
                 }
-                return outcome.into_response();
             }
-            pages::with_cookie(outcome.into_response(), Some(set_cookie))
-        }
+        },
         None => {
-            let signed_in = format!("You are signed in as {email}.");
+            let signed_in = format!("You are signed in as {}.", session.user.email);
             let page = pages::message(
                 &state.settings,
                 StatusCode::OK,
@@ -184,8 +191,26 @@ pub(super) async fn signed_in(
                     text: "Sign out".into(),
                 }),
             );
-            pages::with_cookie(page, Some(set_cookie))
+            committed(state, txn, page).await
         }
+    };
+    let page = match page {
+        Ok(page) => page,
+        Err(failed) => return failed,
+    };
+    let set_cookie = super::session_cookie(state, cookie.value());
+    pages::with_cookie(page, Some(set_cookie))
+}
+
+/// `page` once `txn` is committed; the error page if the commit failed.
+async fn committed(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    page: Response,
+) -> Result<Response, Response> {
+    match txn.commit().await {
+        Ok(()) => Ok(page),
+        Err(e) => Err(super::internal(state, anyhow::Error::from(e))),
     }
 }
 

@@ -743,4 +743,13 @@ async fn a_login_form_posted_twice_at_once_leaves_the_browser_with_the_codes_ses
         loser.headers().get("set-cookie").is_none(),
         "the losing post sets no session of its own"
     );
+    // Nor does it store one: its session was rolled back with its code.
+    use sea_orm::EntityTrait;
+    let db = auth_server::db::connect(&app.database_url).await.unwrap();
+    let sessions = auth_server::entities::browser_sessions::Entity::find()
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(sessions[0].ended_at.is_none());
 }
