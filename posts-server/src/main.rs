@@ -10,6 +10,12 @@ use posts_server::config::{Cli, Command, Settings};
 use posts_server::startup::Application;
 use posts_server::{db, telemetry};
 
+/// mimalloc instead of glibc's malloc: a request allocates and frees many small buffers
+/// (hyper's, the JSON, the rows), and glibc spent about a fifth of the CPU of a
+/// `POST /posts` in malloc, free and their consolidation (BENCHMARKS.md, fifth round).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // Only the working directory's .env (dotenvy::dotenv would also search parent
@@ -48,10 +54,13 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    Application::build(settings)
-        .await?
-        .run_until_stopped()
-        .await
+    let app = Application::build(settings).await?;
+    // What the start-up freed on this thread (migrations, the JWKS fetch) would stay
+    // resident: mimalloc returns free memory to the system only when the thread that
+    // freed it allocates again, and this one mostly waits from now on.
+    // SAFETY: mi_collect only returns free memory; it is safe to call at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+    app.run_until_stopped().await
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
