@@ -25,11 +25,6 @@ use crate::entities::post;
 /// 32,766 and PostgreSQL's of 65,535).
 const MAX_BATCH: usize = 128;
 
-/// How long a batch waits at most for the posts it expects ([`linger`]): the granularity of
-/// tokio's timer. It runs out only when the load falls, once, or when posts do not come
-/// back at the pace of the answers.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
-
 struct Job {
     post: post::Model,
     reply: oneshot::Sender<Result<(), DbErr>>,
@@ -64,17 +59,12 @@ impl Inserter {
 
 async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // The posts of the last commit's round: the ones it stored, whose clients are likely to
-    // post again as soon as they have their answer, and the ones that queued meanwhile.
-    let mut expected = 0;
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        linger(&mut queue, &mut batch, expected).await;
         // A client that went away before its post was stored was never told it was: skip.
         batch.retain(|job| !job.reply.is_closed());
         if batch.is_empty() {
             continue;
         }
-        let stored = batch.len();
         match insert(&writer, &batch).await {
             Ok(()) => {
                 for job in batch.drain(..) {
@@ -97,23 +87,6 @@ async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Jo
                     let _ = job.reply.send(Err(e.clone()));
                 }
             }
-        }
-        expected = (stored + queue.len()).min(MAX_BATCH);
-    }
-}
-
-/// Waits, at most [`LINGER`], until the batch holds as many posts as the last round had,
-/// like PostgreSQL's `commit_delay`. Without it, a steady load splits into small batches:
-/// the posts that queued during a commit are taken alone while the clients it just
-/// answered are still sending their next post, and each small batch pays a whole fsync.
-/// Under light load (one post per round) it never waits.
-async fn linger(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, expected: usize) {
-    let deadline = tokio::time::Instant::now() + LINGER;
-    while batch.len() < expected {
-        let more = queue.recv_many(batch, MAX_BATCH - batch.len());
-        match tokio::time::timeout_at(deadline, more).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
         }
     }
 }
@@ -162,58 +135,6 @@ mod tests {
             created_at: now,
             updated_at: now,
         }
-    }
-
-    fn job(id: &str) -> Job {
-        Job {
-            post: post(id),
-            reply: oneshot::channel().0,
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_batch_waits_for_the_posts_of_the_last_round_and_no_longer() {
-        let (jobs, mut queue) = mpsc::channel(8);
-        jobs.send(job("first")).await.unwrap();
-        let late = jobs.clone();
-        // Runs once `linger` waits (one thread, and time only moves when all are idle).
-        tokio::spawn(async move {
-            late.send(job("second")).await.unwrap();
-            tokio::task::yield_now().await;
-            late.send(job("third")).await.unwrap();
-        });
-        let mut batch = Vec::new();
-        queue.recv_many(&mut batch, MAX_BATCH).await;
-        let started = tokio::time::Instant::now();
-
-        linger(&mut queue, &mut batch, 3).await;
-
-        assert_eq!(batch.len(), 3);
-        assert!(
-            started.elapsed() < LINGER,
-            "done as soon as the third arrived"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_batch_waits_at_most_the_linger_for_posts_that_do_not_come() {
-        let (jobs, mut queue) = mpsc::channel(8);
-        jobs.send(job("alone")).await.unwrap();
-        let mut batch = Vec::new();
-        queue.recv_many(&mut batch, MAX_BATCH).await;
-        let started = tokio::time::Instant::now();
-
-        linger(&mut queue, &mut batch, 8).await;
-
-        assert_eq!(batch.len(), 1);
-        assert_eq!(started.elapsed(), LINGER);
-        // One post a round: nothing to wait for.
-        jobs.send(job("next")).await.unwrap();
-        batch.clear();
-        queue.recv_many(&mut batch, MAX_BATCH).await;
-        let started = tokio::time::Instant::now();
-        linger(&mut queue, &mut batch, 1).await;
-        assert_eq!(started.elapsed(), std::time::Duration::ZERO);
     }
 
     #[tokio::test]
