@@ -25,6 +25,15 @@ use crate::entities::post;
 /// 32,766 and PostgreSQL's of 65,535).
 const MAX_BATCH: usize = 128;
 
+/// How long a batch waits at most for the posts it expects ([`linger`]): the granularity of
+/// tokio's timer. It runs out when the load falls, or when the answered clients send their
+/// next post elsewhere (to another replica, behind a load balancer).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Batches that do not wait after a wait ran out: the expectation was wrong, and each
+/// wrong wait costs a whole [`LINGER`], four commits or so.
+const AFTER_A_WASTED_WAIT: usize = 64;
+
 struct Job {
     post: post::Model,
     reply: oneshot::Sender<Result<(), DbErr>>,
@@ -59,12 +68,22 @@ impl Inserter {
 
 async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The posts of the last commit's round: the ones it stored, whose clients are likely to
+    // post again as soon as they have their answer, and the ones that queued meanwhile.
+    let mut expected = 0;
+    let mut no_wait = 0;
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if no_wait > 0 {
+            no_wait -= 1;
+        } else if !linger(&mut queue, &mut batch, expected).await {
+            no_wait = AFTER_A_WASTED_WAIT;
+        }
         // A client that went away before its post was stored was never told it was: skip.
         batch.retain(|job| !job.reply.is_closed());
         if batch.is_empty() {
             continue;
         }
+        let stored = batch.len();
         match insert(&writer, &batch).await {
             Ok(()) => {
                 for job in batch.drain(..) {
@@ -88,7 +107,25 @@ async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Jo
                 }
             }
         }
+        expected = (stored + queue.len()).min(MAX_BATCH);
     }
+}
+
+/// Waits, at most [`LINGER`], until the batch holds as many posts as the last round had,
+/// like PostgreSQL's `commit_delay`. Without it, a steady load splits into small batches:
+/// the posts that queued during a commit are taken alone while the clients it just
+/// answered are still sending their next post, and each small batch pays a whole fsync.
+/// Under light load (one post per round) it never waits. False when the wait ran out.
+async fn linger(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, expected: usize) -> bool {
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while batch.len() < expected {
+        let more = queue.recv_many(batch, MAX_BATCH - batch.len());
+        match tokio::time::timeout_at(deadline, more).await {
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+    true
 }
 
 fn is_conflict(e: &DbErr) -> bool {
@@ -135,6 +172,60 @@ mod tests {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    fn job(id: &str) -> Job {
+        Job {
+            post: post(id),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_waits_for_the_posts_of_the_last_round_and_no_longer() {
+        let (jobs, mut queue) = mpsc::channel(8);
+        jobs.send(job("first")).await.unwrap();
+        let late = jobs.clone();
+        // Runs once `linger` waits (one thread, and time only moves when all are idle).
+        tokio::spawn(async move {
+            late.send(job("second")).await.unwrap();
+            tokio::task::yield_now().await;
+            late.send(job("third")).await.unwrap();
+        });
+        let mut batch = Vec::new();
+        queue.recv_many(&mut batch, MAX_BATCH).await;
+        let started = tokio::time::Instant::now();
+
+        let reached = linger(&mut queue, &mut batch, 3).await;
+
+        assert!(reached);
+        assert_eq!(batch.len(), 3);
+        assert!(
+            started.elapsed() < LINGER,
+            "done as soon as the third arrived"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_waits_at_most_the_linger_for_posts_that_do_not_come() {
+        let (jobs, mut queue) = mpsc::channel(8);
+        jobs.send(job("alone")).await.unwrap();
+        let mut batch = Vec::new();
+        queue.recv_many(&mut batch, MAX_BATCH).await;
+        let started = tokio::time::Instant::now();
+
+        let reached = linger(&mut queue, &mut batch, 8).await;
+
+        assert!(!reached, "the wait ran out");
+        assert_eq!(batch.len(), 1);
+        assert_eq!(started.elapsed(), LINGER);
+        // One post a round: nothing to wait for.
+        jobs.send(job("next")).await.unwrap();
+        batch.clear();
+        queue.recv_many(&mut batch, MAX_BATCH).await;
+        let started = tokio::time::Instant::now();
+        assert!(linger(&mut queue, &mut batch, 1).await);
+        assert_eq!(started.elapsed(), std::time::Duration::ZERO);
     }
 
     #[tokio::test]
