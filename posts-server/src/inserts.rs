@@ -68,16 +68,9 @@ impl Inserter {
 
 async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // The posts of the last commit's round: the ones it stored, whose clients are likely to
-    // post again as soon as they have their answer, and the ones that queued meanwhile.
-    let mut expected = 0;
-    let mut no_wait = 0;
+    let mut waits = Waits::default();
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if no_wait > 0 {
-            no_wait -= 1;
-        } else if !linger(&mut queue, &mut batch, expected).await {
-            no_wait = AFTER_A_WASTED_WAIT;
-        }
+        waits.fill(&mut queue, &mut batch).await;
         // A client that went away before its post was stored was never told it was: skip.
         batch.retain(|job| !job.reply.is_closed());
         if batch.is_empty() {
@@ -107,7 +100,34 @@ async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Jo
                 }
             }
         }
-        expected = (stored + queue.len()).min(MAX_BATCH);
+        waits.committed(stored, queue.len());
+    }
+}
+
+/// What a batch waits for before its commit, learnt from the rounds before.
+#[derive(Debug, Default)]
+struct Waits {
+    /// The posts of the last commit's round: the ones it stored, whose clients are likely
+    /// to post again as soon as they have their answer, and the ones that queued meanwhile.
+    expected: usize,
+    /// Batches left that do not wait, since a wait ran out.
+    skip: usize,
+}
+
+impl Waits {
+    /// Adds to `batch` the posts the last round says are coming ([`linger`]), unless a
+    /// recent wait ran out.
+    async fn fill(&mut self, queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+        if self.skip > 0 {
+            self.skip -= 1;
+        } else if !linger(queue, batch, self.expected).await {
+            self.skip = AFTER_A_WASTED_WAIT;
+        }
+    }
+
+    /// After a commit of `stored` posts, with `queued` waiting meanwhile.
+    fn committed(&mut self, stored: usize, queued: usize) {
+        self.expected = (stored + queued).min(MAX_BATCH);
     }
 }
 
@@ -226,6 +246,34 @@ mod tests {
         let started = tokio::time::Instant::now();
         assert!(linger(&mut queue, &mut batch, 1).await);
         assert_eq!(started.elapsed(), std::time::Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_wait_that_ran_out_batches_do_not_wait_for_a_while() {
+        let (jobs, mut queue) = mpsc::channel(8);
+        let mut waits = Waits::default();
+        // A round of 8; the next rounds bring one post each (the others went elsewhere).
+        waits.committed(8, 0);
+        let mut elapsed = Vec::new();
+        for i in 0..=AFTER_A_WASTED_WAIT + 1 {
+            jobs.send(job(&i.to_string())).await.unwrap();
+            let mut batch = Vec::new();
+            queue.recv_many(&mut batch, MAX_BATCH).await;
+            let started = tokio::time::Instant::now();
+            waits.fill(&mut queue, &mut batch).await;
+            elapsed.push(started.elapsed());
+        }
+
+        assert_eq!(elapsed[0], LINGER, "the first waits in vain");
+        assert!(
+            elapsed[1..=AFTER_A_WASTED_WAIT].iter().all(|e| e.is_zero()),
+            "{elapsed:?}"
+        );
+        assert_eq!(
+            elapsed[AFTER_A_WASTED_WAIT + 1],
+            LINGER,
+            "then it tries again"
+        );
     }
 
     #[tokio::test]
