@@ -185,15 +185,28 @@ type Job = Box<dyn FnOnce() + Send>;
 /// first such block freed, so the next blocks came from the workers' malloc arenas; a freed
 /// block at the top of a thread's arena then stayed resident, because `malloc_trim` gives
 /// back the top of the main arena only. After a login storm the server kept both workers'
-/// 19 MiB (65 MB after the load benchmark instead of about 26). A fixed threshold also
-/// stops that adjustment. Process-wide, and idempotent.
+/// 19 MiB (65 MB after the load benchmark instead of about 26). Process-wide, and
+/// idempotent.
+///
+/// A fixed threshold also stops glibc's adjustment of the trim threshold, which it would
+/// have raised to twice the mmap threshold with it; left at its initial 128 KiB, every
+/// thread that freed a little more than that at the top of its arena (SQLite's page cache
+/// and statement journal do, at every refresh rotation) gave it back with `madvise`, and a
+/// TLB shootdown on every core, and faulted it in again at the next allocation: a tenth of
+/// the rotation thread's CPU (BENCHMARKS.md, issue 14, sixth round). So the trim threshold
+/// is set to what glibc would have chosen.
 fn map_large_blocks() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes an allocator parameter; glibc serialises it with malloc.
+    // SAFETY: mallopt only changes allocator parameters; glibc serialises it with malloc.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD);
     }
 }
+
+/// Allocations of this size or more get a mapping of their own (see [`map_large_blocks`]).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: i32 = 4 << 20;
 
 /// Puts the calling thread in Linux's `SCHED_BATCH` class (sched(7)): the scheduler treats
 /// it as CPU-bound, mildly disfavours it at wake-ups and stops preempting it for
