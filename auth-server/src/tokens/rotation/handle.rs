@@ -14,10 +14,7 @@
 //! COMMIT fails its batch, as through sqlx (see the parent module), and so does an outage
 //! at BEGIN (the file locked past the busy timeout), which sqlx would only wait out again.
 
-use std::{
-    collections::HashSet,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::{ConnAcquireErr, DatabaseConnection, DbErr, RuntimeErr, sqlx};
@@ -142,7 +139,7 @@ fn commit_until_idle(
 /// another way.
 type RolledBack = anyhow::Error;
 
-/// The statements of the sqlx path (`commit_through_sqlx`) in one IMMEDIATE transaction.
+/// What the sqlx path (`commit_through_sqlx`) stores, in one IMMEDIATE transaction.
 /// The outer error is final (an outage at BEGIN, or the COMMIT failed); the inner one was
 /// rolled back.
 fn commit(
@@ -170,61 +167,35 @@ fn commit(
 fn write(txn: &rusqlite::Transaction<'_>, batch: &[Job]) -> rusqlite::Result<Vec<bool>> {
     // Times in sqlx's text layout, which every comparison in SQL and every reader expects.
     let now = sqlx_datetime_text(Utc::now());
-    let presented: HashSet<&str> = batch.iter().map(|j| j.presented_hash.as_str()).collect();
-    let placeholders = |row: &str, rows: usize| vec![row; rows].join(", ");
-    let mut update = txn.prepare(&format!(
-        "UPDATE refresh_tokens SET used_at = ? WHERE token_hash IN ({}) \
-         AND used_at IS NULL RETURNING token_hash",
-        placeholders("?", presented.len())
-    ))?;
-    let mut params: Vec<&str> = Vec::with_capacity(1 + presented.len());
-    params.push(&now);
-    params.extend(presented);
-    let mut unused: HashSet<String> = HashSet::with_capacity(batch.len());
-    let mut returned = update.query(rusqlite::params_from_iter(params))?;
-    while let Some(row) = returned.next()? {
-        unused.insert(row.get(0)?);
-    }
-    drop(returned);
-    // The first job presenting a token that was unused wins it (as through sqlx).
-    let outcomes: Vec<bool> = batch
-        .iter()
-        .map(|job| unused.remove(&job.presented_hash))
-        .collect();
-    let winners: Vec<&Job> = batch
-        .iter()
-        .zip(&outcomes)
-        .filter_map(|(job, won)| won.then_some(job))
-        .collect();
-    if !winners.is_empty() {
-        txn.prepare(&format!(
-            "INSERT INTO refresh_tokens (token_hash, family_id, created_at, used_at) VALUES {}",
-            placeholders("(?, ?, ?, NULL)", winners.len())
-        ))?
-        .execute(rusqlite::params_from_iter(winners.iter().flat_map(|job| {
-            [
-                job.successor_hash.as_str(),
-                job.family_id.as_str(),
-                now.as_str(),
-            ]
-        })))?;
-        let expiries: Vec<String> = winners
-            .iter()
-            .map(|job| sqlx_datetime_text(job.access_expires_at))
-            .collect();
-        txn.prepare(&format!(
-            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES {}",
-            placeholders("(?, ?, ?)", winners.len())
-        ))?
-        .execute(rusqlite::params_from_iter(
-            winners.iter().zip(&expiries).flat_map(|(job, expires_at)| {
-                [
-                    job.jti.as_str(),
-                    job.family_id.as_str(),
-                    expires_at.as_str(),
-                ]
-            }),
-        ))?;
+    // One row per statement, with the same three statements for every batch: prepared once
+    // per hold (rusqlite's statement cache), and each touches one row, so SQLite keeps no
+    // statement journal to undo a statement alone. Statements over the whole batch had to
+    // be compiled for each batch (their text depends on its size) and journalled: a fifth
+    // of the committing thread's CPU (BENCHMARKS.md, issue 14, sixth round).
+    let mut mark_used = txn.prepare_cached(
+        "UPDATE refresh_tokens SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL",
+    )?;
+    let mut store_successor = txn.prepare_cached(
+        "INSERT INTO refresh_tokens (token_hash, family_id, created_at, used_at) \
+         VALUES (?1, ?2, ?3, NULL)",
+    )?;
+    let mut record_jti = txn.prepare_cached(
+        "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        // The first job presenting a token that was unused wins it (as through sqlx); any
+        // later one, in this batch or another, finds it used.
+        let won = mark_used.execute((&now, &job.presented_hash))? == 1;
+        if won {
+            store_successor.execute((&job.successor_hash, &job.family_id, &now))?;
+            record_jti.execute((
+                &job.jti,
+                &job.family_id,
+                sqlx_datetime_text(job.access_expires_at),
+            ))?;
+        }
+        outcomes.push(won);
     }
     Ok(outcomes)
 }
