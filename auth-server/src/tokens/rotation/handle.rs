@@ -170,7 +170,7 @@ fn write(txn: &rusqlite::Transaction<'_>, batch: &[Job]) -> rusqlite::Result<Vec
     // One row per statement, with the same three statements for every batch: prepared once
     // per hold (rusqlite's statement cache), and each touches one row, so SQLite keeps no
     // statement journal to undo a statement alone. Statements over the whole batch had to
-    // be compiled for each batch (their text depends on its size) and journalled: a fifth
+    // be compiled for each batch (their text depends on its size) and journalled: a sixth
     // of the committing thread's CPU (BENCHMARKS.md, issue 14, sixth round).
     let mut mark_used = txn.prepare_cached(
         "UPDATE refresh_tokens SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL",

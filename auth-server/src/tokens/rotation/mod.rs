@@ -23,8 +23,10 @@
 //!
 //! On SQLite the batches do not go through sqlx statement by statement (see [`handle`]):
 //! the task locks the writer connection's handle and commits on it through rusqlite,
-//! batch after batch while rotations keep arriving. On PostgreSQL, and for a batch that
-//! failed there before its COMMIT, the statements go through sea-orm.
+//! batch after batch while rotations keep arriving, with the same one-row statements for
+//! each rotation (cheaper there than statements over the batch, which SQLite would compile
+//! for each batch size). On PostgreSQL, and for a batch that failed there before its
+//! COMMIT, the statements above go through sea-orm.
 
 mod handle;
 
