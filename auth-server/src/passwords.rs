@@ -190,11 +190,11 @@ type Job = Box<dyn FnOnce() + Send>;
 ///
 /// A fixed threshold also stops glibc's adjustment of the trim threshold, which it would
 /// have raised to twice the mmap threshold with it; left at its initial 128 KiB, every
-/// thread that freed a little more than that at the top of its arena (SQLite's page cache
-/// and statement journal do, at every refresh rotation) gave it back with `madvise`, and a
-/// TLB shootdown on every core, and faulted it in again at the next allocation: a sixth of
-/// the rotation thread's CPU (BENCHMARKS.md, issue 14, sixth round). So the trim threshold
-/// is set to what glibc would have chosen.
+/// thread that freed a little more than that at the top of its arena (the refresh
+/// rotations' thread did, at nearly every batch: SQLite's page-cache and statement buffers)
+/// gave it back with `madvise`, and a TLB shootdown on every core, and faulted it in again
+/// at the next allocation: a sixth of that thread's CPU (BENCHMARKS.md, issue 14, sixth
+/// round). So the trim threshold is set to what glibc would have chosen.
 fn map_large_blocks() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; glibc serialises it with malloc.
