@@ -63,7 +63,15 @@ TOKEN="$(curl -fsS -X POST "$AUTH_URL/oauth/token" \
     --data-urlencode "password=$password" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
 export TOKEN
-log "signed up $email and got an access token"
+# UserInfo needs `openid`, which is granted only when asked for.
+USERINFO_TOKEN="$(curl -fsS -X POST "$AUTH_URL/oauth/token" \
+    --data-urlencode grant_type=password \
+    --data-urlencode "username=$email" \
+    --data-urlencode "password=$password" \
+    --data-urlencode "scope=openid profile email" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
+export USERINFO_TOKEN
+log "signed up $email and got access tokens"
 
 # A confidential client, so that /oauth/introspect (RFC 7662: authenticated clients only)
 # is exercised beyond its 401.
@@ -74,8 +82,8 @@ BASIC_AUTH="Basic $(printf '%s' "schemathesis:$client_secret" | base64 -w0)"
 export TOKEN BASIC_AUTH
 
 # auth-server: the access token goes only to the profile operations (GET /users/me,
-# GET /users/{id}), client credentials only to introspection; the sign-up and token
-# endpoints get neither. A run in which an operation only ever answers 401/403 fails
+# GET /users/{id}), one with `openid` to UserInfo, client credentials only to
+# introspection; the sign-up and token endpoints get neither. A run in which an operation only ever answers 401/403 fails
 # (missing_auth): the token did not reach it, so it was not really tested.
 cat >"$WORK_DIR/auth-server.toml" <<'TOML'
 [warnings]
@@ -84,6 +92,10 @@ fail-on = ["missing_auth"]
 [[operations]]
 include-path-regex = "^/users/."
 headers = { Authorization = "Bearer ${TOKEN}" }
+
+[[operations]]
+include-path = "/oauth/userinfo"
+headers = { Authorization = "Bearer ${USERINFO_TOKEN}" }
 
 [[operations]]
 include-path = "/oauth/introspect"

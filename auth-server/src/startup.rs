@@ -147,10 +147,6 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
         .nest("/", service)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .at(
-            "/oauth/userinfo",
-            poem::get(api::userinfo::get).post(api::userinfo::post),
-        )
         .with(cors)
         .around(same_origin_is_not_cross_origin);
     // The browser side is navigation, not CORS: its forms post with `Origin: null` (the

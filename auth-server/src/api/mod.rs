@@ -20,6 +20,9 @@ pub enum ApiTags {
     OAuth,
     /// Discovery: key set, RFC 8414 and OpenID Connect metadata.
     Discovery,
+    /// OpenID Connect UserInfo.
+    #[oai(rename = "OpenID Connect")]
+    OpenIdConnect,
     /// Liveness, readiness and metrics.
     Operations,
 }
@@ -31,6 +34,7 @@ pub fn service(
     (
         users::UsersApi,
         oauth::OAuthApi,
+        userinfo::UserInfoApi,
         well_known::WellKnownApi,
         health::HealthApi,
     ),
@@ -40,6 +44,7 @@ pub fn service(
         (
             users::UsersApi,
             oauth::OAuthApi,
+            userinfo::UserInfoApi,
             well_known::WellKnownApi,
             health::HealthApi,
         ),
@@ -49,9 +54,9 @@ pub fn service(
     .description(
         "OAuth 2.0 authorization server and OpenID Connect provider: sign-up, the \
          authorization-code (PKCE), refresh-token, client-credentials and password grants, \
-         RS256 JWT access tokens (RFC 9068), ID tokens, JWKS, RFC 8414 and OpenID Connect \
-         metadata. The browser side (/oauth/authorize, /login, /signup, /consent, \
-         /oauth/logout) and /oauth/userinfo are described in the README.",
+         RS256 JWT access tokens (RFC 9068), ID tokens, UserInfo, JWKS, RFC 8414 and \
+         OpenID Connect metadata. The browser side (/oauth/authorize, /login, /signup, \
+         /consent, /oauth/logout) is described in the README.",
     )
     .server(server_url)
 }

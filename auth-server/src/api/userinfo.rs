@@ -4,21 +4,225 @@
 //! `access_token` form field (RFC 6750 §2.2), never both. It must be one of ours, valid,
 //! not revoked (the same check as `/users/me`) and carry `openid`. An ID token is refused:
 //! its `typ` and `aud` are not an access token's.
+//!
+//! The answers are built here, not by poem-openapi: the token may come from the header or
+//! the body, and every refusal carries an RFC 6750 challenge. The document describes them
+//! by hand ([`UserInfoAnswer`], [`UserInfoBody`]).
 
 use poem::{
-    Body, Request, Response, handler,
+    Body, Request, RequestBody, Response,
     http::{HeaderValue, StatusCode, header},
     web::Data,
 };
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
+    registry::{MetaHeader, MetaMediaType, MetaRequest, MetaResponse, MetaResponses, Registry},
+    types::Type,
+};
 use serde_json::{Map, Value, json};
 
+use super::ApiTags;
 use crate::{
     domain::ScopeSet,
-    error::{OAuthError, RETRY_AFTER_SECONDS},
+    error::{OAuthError, OAuthErrorBody, Problem, RETRY_AFTER_SECONDS},
     state::AppState,
     tokens::VerifyError,
     users,
 };
+
+/// `GET` and `POST /oauth/userinfo` in the OpenAPI document.
+pub struct UserInfoApi;
+
+#[OpenApi]
+impl UserInfoApi {
+    /// OpenID Connect UserInfo
+    ///
+    /// The claims about the user of an access token with scope `openid`, sent as
+    /// `Authorization: Bearer …` (OpenID Connect Core §5.3): `sub`; `name` and
+    /// `updated_at` with scope `profile`; `email` and `email_verified` with scope `email`.
+    /// Refusals follow RFC 6750 §3.1, with a `WWW-Authenticate` challenge.
+    #[oai(
+        path = "/oauth/userinfo",
+        method = "get",
+        tag = "ApiTags::OpenIdConnect"
+    )]
+    async fn userinfo(&self, state: Data<&AppState>, req: &Request) -> UserInfoAnswer {
+        UserInfoAnswer(get(&state, req).await)
+    }
+
+    /// OpenID Connect UserInfo (POST)
+    ///
+    /// As the `GET`; the access token may also come as the form field `access_token`
+    /// (RFC 6750 §2.2), but not in both places.
+    #[oai(
+        path = "/oauth/userinfo",
+        method = "post",
+        tag = "ApiTags::OpenIdConnect"
+    )]
+    async fn userinfo_post(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        body: UserInfoBody,
+    ) -> UserInfoAnswer {
+        UserInfoAnswer(post(&state, req, body.0).await)
+    }
+}
+
+// Describes the answer in the document; the answer itself is built by `answer`.
+/// The claims about the user.
+#[derive(Object)]
+#[oai(rename = "UserInfo")]
+struct UserInfoClaims {
+    /// The user id, the `sub` of the user's tokens.
+    sub: String,
+    /// Scope `profile`: the full name.
+    name: Option<String>,
+    /// Scope `profile`: when the profile last changed, in seconds since the epoch.
+    updated_at: Option<i64>,
+    /// Scope `email`: the e-mail address.
+    email: Option<String>,
+    /// Scope `email`: always `false` (addresses are not verified).
+    email_verified: Option<bool>,
+}
+
+// Describes the form in the document; `post` reads it.
+/// The form of `POST /oauth/userinfo`.
+#[derive(Object)]
+#[oai(rename = "UserInfoRequest")]
+struct UserInfoForm {
+    /// The access token, when it is not in the `Authorization` header.
+    access_token: Option<String>,
+}
+
+/// The body of `POST /oauth/userinfo`, taken as it comes: a form is optional (the token
+/// may be in the header), and a body that is not one is ignored, as RFC 6750 §2.2 reads
+/// only forms.
+pub struct UserInfoBody(Body);
+
+impl<'a> ApiExtractor<'a> for UserInfoBody {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        UserInfoForm::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some("`access_token`, when it is not in the `Authorization` header"),
+            content: vec![MetaMediaType {
+                content_type: "application/x-www-form-urlencoded",
+                schema: UserInfoForm::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        _req: &'a Request,
+        body: &mut RequestBody,
+        _options: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        Ok(Self(body.take().unwrap_or_default()))
+    }
+}
+
+/// An answer of `/oauth/userinfo`, as built here.
+pub struct UserInfoAnswer(Response);
+
+impl poem::IntoResponse for UserInfoAnswer {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl ApiResponse for UserInfoAnswer {
+    fn meta() -> MetaResponses {
+        let header = |name: &str, description: &str, required| MetaHeader {
+            name: name.into(),
+            description: Some(description.into()),
+            required,
+            deprecated: false,
+            schema: String::schema_ref(),
+        };
+        let no_store = || header("Cache-Control", "`no-store`", true);
+        let json = |status, description, schema, headers| MetaResponse {
+            description,
+            status: Some(status),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema,
+            }],
+            headers,
+        };
+        let refusal = |status, description| {
+            let challenge = header(
+                "WWW-Authenticate",
+                "RFC 6750 §3 challenge: `Bearer realm=…`, with `error` unless the token was missing",
+                true,
+            );
+            json(
+                status,
+                description,
+                OAuthErrorBody::schema_ref(),
+                vec![challenge, no_store()],
+            )
+        };
+        let mut retry_after = header("Retry-After", "Seconds to wait before retrying", true);
+        retry_after.schema = u64::schema_ref();
+        MetaResponses {
+            responses: vec![
+                json(
+                    200,
+                    "The user's claims",
+                    UserInfoClaims::schema_ref(),
+                    vec![no_store()],
+                ),
+                refusal(
+                    400,
+                    "`invalid_request`: the token sent twice, or in two places",
+                ),
+                refusal(
+                    401,
+                    "No token (`invalid_token` in the body, a bare challenge), or `invalid_token`: \
+                     bad, expired or revoked, or its user is gone",
+                ),
+                refusal(403, "`insufficient_scope`: the token lacks `openid`"),
+                MetaResponse {
+                    description: "The request body is over the size limit (`AUTH_MAX_BODY_BYTES`)",
+                    status: Some(413),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/problem+json",
+                        schema: Problem::schema_ref(),
+                    }],
+                    headers: vec![],
+                },
+                json(
+                    500,
+                    "`server_error`",
+                    OAuthErrorBody::schema_ref(),
+                    vec![no_store()],
+                ),
+                json(
+                    503,
+                    "`temporarily_unavailable`: the database is unavailable for now",
+                    OAuthErrorBody::schema_ref(),
+                    vec![retry_after, no_store()],
+                ),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        UserInfoClaims::register(registry);
+        OAuthErrorBody::register(registry);
+        Problem::register(registry);
+    }
+}
 
 /// RFC 6750 §3.1 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,18 +270,16 @@ impl Challenge {
 }
 
 /// `GET /oauth/userinfo`.
-#[handler]
-pub async fn get(state: Data<&AppState>, req: &Request) -> Response {
+async fn get(state: &AppState, req: &Request) -> Response {
     match header_token(req) {
-        Ok(Some(token)) => answer(&state, &token).await,
+        Ok(Some(token)) => answer(state, &token).await,
         Ok(None) => Challenge::Missing.respond("an access token is required"),
         Err(c) => c.respond("send one Authorization: Bearer header"),
     }
 }
 
 /// `POST /oauth/userinfo`.
-#[handler]
-pub async fn post(state: Data<&AppState>, req: &Request, body: Body) -> Response {
+async fn post(state: &AppState, req: &Request, body: Body) -> Response {
     let from_header = match header_token(req) {
         Ok(token) => token,
         Err(c) => return c.respond("send one Authorization: Bearer header"),
@@ -106,7 +308,7 @@ pub async fn post(state: Data<&AppState>, req: &Request, body: Body) -> Response
     match (from_header, from_body) {
         (Some(_), Some(_)) => Challenge::InvalidRequest
             .respond("send the access token in one place only (RFC 6750 §2)"),
-        (Some(token), None) | (None, Some(token)) => answer(&state, &token).await,
+        (Some(token), None) | (None, Some(token)) => answer(state, &token).await,
         (None, None) => Challenge::Missing.respond("an access token is required"),
     }
 }

@@ -53,6 +53,7 @@ async fn the_openapi_document_and_swagger_ui_are_served() {
         "/oauth/token",
         "/oauth/revoke",
         "/oauth/introspect",
+        "/oauth/userinfo",
         "/.well-known/jwks.json",
     ] {
         assert!(
@@ -60,6 +61,21 @@ async fn the_openapi_document_and_swagger_ui_are_served() {
             "{path} missing from the spec"
         );
     }
+    // UserInfo's answers are built by hand; the document lists them all, with the
+    // RFC 6750 challenge on every refusal.
+    for method in ["get", "post"] {
+        let responses = &spec["paths"]["/oauth/userinfo"][method]["responses"];
+        for status in ["200", "400", "401", "403", "413", "500", "503"] {
+            assert!(responses.get(status).is_some(), "{method} {status}");
+        }
+        for status in ["400", "401", "403"] {
+            let challenge = &responses[status]["headers"]["WWW-Authenticate"];
+            assert_eq!(challenge["required"], true, "{method} {status}");
+        }
+    }
+    let form = &spec["paths"]["/oauth/userinfo"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]
+        ["schema"]["$ref"];
+    assert_eq!(form, "#/components/schemas/UserInfoRequest");
     let docs = app.get("/docs").await;
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));
