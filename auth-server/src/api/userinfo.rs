@@ -35,7 +35,7 @@ pub struct UserInfoApi;
 
 #[OpenApi]
 impl UserInfoApi {
-    /// OpenID Connect UserInfo
+    /// UserInfo (OpenID Connect Core §5.3).
     ///
     /// The claims about the user of an access token with scope `openid`, sent as
     /// `Authorization: Bearer …` (OpenID Connect Core §5.3): `sub`; `name` and
@@ -50,7 +50,7 @@ impl UserInfoApi {
         UserInfoAnswer(get(&state, req).await)
     }
 
-    /// OpenID Connect UserInfo (POST)
+    /// UserInfo by POST, the token in the header or the form (RFC 6750 §2.2).
     ///
     /// As the `GET`; the access token may also come as the form field `access_token`
     /// (RFC 6750 §2.2), but not in both places.
