@@ -168,29 +168,39 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A documented answer in problem+json, for the hand-written `ApiResponse` impls.
+pub fn problem_response(status: u16, description: &'static str) -> MetaResponse {
+    MetaResponse {
+        description,
+        status: Some(status),
+        status_range: None,
+        content: vec![MetaMediaType {
+            content_type: "application/problem+json",
+            schema: Problem::schema_ref(),
+        }],
+        headers: vec![],
+    }
+}
+
+/// The documented `Retry-After` header of a 503.
+pub fn retry_after_header() -> MetaHeader {
+    MetaHeader {
+        name: "Retry-After".into(),
+        description: Some("Seconds to wait before retrying".into()),
+        required: true,
+        deprecated: false,
+        schema: u64::schema_ref(),
+    }
+}
+
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let problem = |status: u16, description: &'static str| MetaResponse {
-            description,
-            status: Some(status),
-            status_range: None,
-            content: vec![MetaMediaType {
-                content_type: "application/problem+json",
-                schema: Problem::schema_ref(),
-            }],
-            headers: vec![],
-        };
+        let problem = problem_response;
         let mut unavailable = problem(
             503,
             "The database is unavailable for now; retry after `Retry-After` seconds",
         );
-        unavailable.headers.push(MetaHeader {
-            name: "Retry-After".into(),
-            description: Some("Seconds to wait before retrying".into()),
-            required: true,
-            deprecated: false,
-            schema: u64::schema_ref(),
-        });
+        unavailable.headers.push(retry_after_header());
         MetaResponses {
             responses: vec![
                 problem(400, "Malformed request"),

@@ -21,7 +21,7 @@ pub enum ApiTags {
     /// Discovery: key set, RFC 8414 and OpenID Connect metadata.
     Discovery,
     /// OpenID Connect UserInfo.
-    #[oai(rename = "OpenID Connect")]
+    #[oai(rename = "OpenID")]
     OpenIdConnect,
     /// Liveness, readiness and metrics.
     Operations,

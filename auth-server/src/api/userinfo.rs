@@ -24,7 +24,10 @@ use serde_json::{Map, Value, json};
 use super::ApiTags;
 use crate::{
     domain::ScopeSet,
-    error::{OAuthError, OAuthErrorBody, Problem, RETRY_AFTER_SECONDS},
+    error::{
+        OAuthError, OAuthErrorBody, Problem, RETRY_AFTER_SECONDS, problem_response,
+        retry_after_header,
+    },
     state::AppState,
     tokens::VerifyError,
     users,
@@ -171,8 +174,6 @@ impl ApiResponse for UserInfoAnswer {
                 vec![challenge, no_store()],
             )
         };
-        let mut retry_after = header("Retry-After", "Seconds to wait before retrying", true);
-        retry_after.schema = u64::schema_ref();
         MetaResponses {
             responses: vec![
                 json(
@@ -191,16 +192,10 @@ impl ApiResponse for UserInfoAnswer {
                      bad, expired or revoked, or its user is gone",
                 ),
                 refusal(403, "`insufficient_scope`: the token lacks `openid`"),
-                MetaResponse {
-                    description: "The request body is over the size limit (`AUTH_MAX_BODY_BYTES`)",
-                    status: Some(413),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/problem+json",
-                        schema: Problem::schema_ref(),
-                    }],
-                    headers: vec![],
-                },
+                problem_response(
+                    413,
+                    "The request body is over the size limit (`AUTH_MAX_BODY_BYTES`)",
+                ),
                 json(
                     500,
                     "`server_error`",
@@ -211,7 +206,7 @@ impl ApiResponse for UserInfoAnswer {
                     503,
                     "`temporarily_unavailable`: the database is unavailable for now",
                     OAuthErrorBody::schema_ref(),
-                    vec![retry_after, no_store()],
+                    vec![retry_after_header(), no_store()],
                 ),
             ],
         }

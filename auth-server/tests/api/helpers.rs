@@ -254,13 +254,19 @@ impl TestApp {
 
     /// A successful password grant's body.
     pub async fn password_tokens(&self, email: &str) -> Value {
-        let resp = self
-            .post_token(&[
-                ("grant_type", "password"),
-                ("username", email),
-                ("password", PASSWORD),
-            ])
-            .await;
+        self.password_tokens_asking(email, &[]).await
+    }
+
+    /// A password grant for `email` with more form fields (say a `scope`), which must
+    /// succeed.
+    pub async fn password_tokens_asking(&self, email: &str, more: &[(&str, &str)]) -> Value {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", email),
+            ("password", PASSWORD),
+        ];
+        form.extend_from_slice(more);
+        let resp = self.post_token(&form).await;
         assert_eq!(resp.status(), StatusCode::OK);
         resp.json().await.unwrap()
     }

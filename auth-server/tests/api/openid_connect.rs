@@ -350,16 +350,8 @@ async fn userinfo_errors_are_rfc_6750_challenges() {
 
     // A revoked login is refused, as at /users/me.
     let tokens: Value = app
-        .post_token(&[
-            ("grant_type", "password"),
-            ("username", "err@example.com"),
-            ("password", PASSWORD),
-            ("scope", "openid"),
-        ])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .password_tokens_asking("err@example.com", &[("scope", "openid")])
+        .await;
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(
         app.http
@@ -689,16 +681,8 @@ async fn logout_asks_when_the_hint_is_not_of_this_session() {
     let browser = Browser::new(&app);
     // An ID token without a session (the password grant), and one of an ended session.
     let sessionless: Value = app
-        .post_token(&[
-            ("grant_type", "password"),
-            ("username", "old@example.com"),
-            ("password", PASSWORD),
-            ("scope", "openid"),
-        ])
-        .await
-        .json()
-        .await
-        .unwrap();
+        .password_tokens_asking("old@example.com", &[("scope", "openid")])
+        .await;
     let first = sign_in(&app, &browser, "old@example.com", "openid").await;
     let old_hint = first["id_token"].as_str().unwrap().to_owned();
     browser

@@ -136,3 +136,68 @@ async fn a_request_id_is_echoed_or_generated() {
     assert!(uuid::Uuid::parse_str(generated.headers()["x-request-id"].to_str().unwrap()).is_ok());
     assert_ne!(forged.headers()["x-request-id"], "a\tb c");
 }
+
+/// UserInfo is served through the OpenAPI service now; its HTTP surface is as before:
+/// CORS as for the token endpoint (the contract), GET and POST only, and a body that is
+/// not a form is not read for a token (RFC 6750 §2.2).
+#[tokio::test]
+async fn userinfo_allows_the_cors_origin_and_reads_tokens_only_from_forms() {
+    let app = spawn_app().await;
+    app.signed_up_user("cors@example.com").await;
+    let tokens: Value = app
+        .password_tokens_asking("cors@example.com", &[("scope", "openid")])
+        .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let url = format!("{}/oauth/userinfo", app.address);
+    let origin = "http://127.0.0.1:8001";
+
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], origin);
+    let get = app
+        .http
+        .get(&url)
+        .header("origin", origin)
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    assert_eq!(get.headers()["access-control-allow-origin"], origin);
+
+    let json_body = app
+        .http
+        .post(&url)
+        .json(&serde_json::json!({ "access_token": access }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        json_body.headers()["www-authenticate"],
+        r#"Bearer realm="auth-server""#
+    );
+    let header_and_other_body = app
+        .http
+        .post(&url)
+        .bearer_auth(access)
+        .body("access_token=ignored")
+        .header("content-type", "text/plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header_and_other_body.status(), StatusCode::OK);
+
+    let put = app.http.put(&url).bearer_auth(access).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = put.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
