@@ -23,9 +23,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 pub use rusqlite;
-use rusqlite::{Connection, OpenFlags, types::ValueRef};
+use rusqlite::{Connection, OpenFlags};
+
+mod times;
+pub use times::{datetime, optional_datetime, sqlx_datetime_text};
 
 /// Connections kept for reuse by [`Readers::for_url`]. A connection is used between two
 /// `.await`s, never across one, so no more are ever in use than there are threads calling.
@@ -205,34 +207,6 @@ pub fn sqlite_file(url: &str) -> Option<SqliteFile> {
     })
 }
 
-/// A timestamp stored as text the way sqlx decodes it for sea-orm's `DateTimeUtc`: RFC 3339
-/// (what sqlx writes), or SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` in UTC (what
-/// `CURRENT_TIMESTAMP` writes: the migration that creates the built-in client uses it),
-/// the first two layouts sqlx tries. Anything else is an error, so that the caller falls
-/// back to sqlx, which goes on to try a dozen more layouts, integers and Julian days.
-pub fn datetime(value: ValueRef<'_>) -> rusqlite::Result<DateTime<Utc>> {
-    let text = value.as_str()?;
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%F %T%.f").map(|t| t.and_utc()))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, value.data_type(), Box::new(e)))
-}
-
-/// A `DateTime<Utc>` as sqlx-sqlite 0.9 encodes it (`to_rfc3339_opts(AutoSi, false)`), for
-/// a time bound or written through rusqlite that must compare with, and read back like, the
-/// text sqlx writes.
-pub fn sqlx_datetime_text(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
-}
-
-/// [`datetime`] for a column that may be NULL.
-pub fn optional_datetime(value: ValueRef<'_>) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    match value {
-        ValueRef::Null => Ok(None),
-        value => datetime(value).map(Some),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,49 +351,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("sqlite_reader_fallbacks_total 2\n"), "{text}");
-    }
-
-    #[test]
-    fn timestamps_read_as_sqlx_writes_them_and_other_formats_fail() {
-        let c = Connection::open_in_memory().unwrap();
-        let t: DateTime<Utc> = c
-            .query_row("SELECT '2026-12-02T15:04:05.123456+00:00'", [], |r| {
-                datetime(r.get_ref(0)?)
-            })
-            .unwrap();
-        assert_eq!(t.to_rfc3339(), "2026-12-02T15:04:05.123456+00:00");
-        assert!(
-            c.query_row("SELECT 1764687845", [], |r| datetime(r.get_ref(0)?))
-                .is_err()
-        );
-        let sqlite_time = |sql: &str| c.query_row(sql, [], |r| datetime(r.get_ref(0)?));
-        assert_eq!(
-            sqlite_time("SELECT '2026-12-02 15:04:05'")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-12-02T15:04:05+00:00",
-            "CURRENT_TIMESTAMP's layout, in UTC"
-        );
-        assert_eq!(
-            sqlite_time("SELECT '2026-12-02 15:04:05.250'")
-                .unwrap()
-                .to_rfc3339(),
-            "2026-12-02T15:04:05.250+00:00"
-        );
-        let now = sqlite_time("SELECT CURRENT_TIMESTAMP").unwrap();
-        assert!((Utc::now() - now).num_seconds().abs() < 5);
-        assert!(
-            sqlite_time("SELECT '2026-12-02 15:04'").is_err(),
-            "left to sqlx"
-        );
-        assert!(
-            sqlite_time("SELECT '2026-12-02T15:04:05'").is_err(),
-            "left to sqlx"
-        );
-        assert_eq!(
-            c.query_row("SELECT NULL", [], |r| optional_datetime(r.get_ref(0)?))
-                .unwrap(),
-            None
-        );
     }
 }

@@ -3,6 +3,7 @@
 mod health;
 mod json_bytes;
 mod posts;
+mod rfc3339;
 
 pub use health::HealthApi;
 pub use json_bytes::JsonBytes;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::ApiTags;
 use super::json_bytes::JsonBytes;
+use super::rfc3339::Rfc3339;
 use crate::auth::{Caller, ReadPosts, WritePosts};
 use crate::domain::{Cursor, PageLimit, PostBody, PostId, PostTitle, Scope};
 use crate::entities::post;
@@ -45,7 +46,10 @@ pub struct PostResource {
 /// The time as poem-openapi writes a `DateTime<Utc>` (`to_rfc3339`: `+00:00`, fractions as
 /// needed), so that a post reads the same in a page and alone.
 fn rfc3339<S: serde::Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(&time.to_rfc3339())
+    match Rfc3339::new(time) {
+        Some(text) => serializer.serialize_str(text.as_str()),
+        None => serializer.serialize_str(&time.to_rfc3339()),
+    }
 }
 
 impl From<post::Model> for PostResource {
