@@ -8,6 +8,7 @@
 #   BENCH_DB=postgres bench/load.sh             # both servers on PostgreSQL
 #   BENCH_DB=postgres BENCH_LB=1 bench/load.sh  # nginx in front of 2 replicas of each server
 #   INSERT_FLOOR=4000 bench/load.sh             # the bare-SQLite insert floor, if known
+#   BENCH_BIN_DIR=/tmp/old bench/load.sh        # servers built elsewhere (A/B of two builds)
 #
 # Builds the release binaries, starts auth-server and posts-server in a fresh temporary
 # directory (new keys) on SQLite, or with BENCH_DB=postgres on two new, randomly named
@@ -80,8 +81,12 @@ fi
 NGINX_BIN=
 [ -n "$BENCH_LB" ] && NGINX_BIN=$(command -v nginx)
 
-log "== building release binaries"
-(cd "$ROOT" && cargo build --release --quiet -p auth-server -p posts-server)
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  log "== the servers in $BENCH_BIN_DIR"
+else
+  log "== building release binaries"
+  (cd "$ROOT" && cargo build --release --quiet -p auth-server -p posts-server)
+fi
 (cd "$ROOT" && cargo bench --quiet -p auth-server --bench crypto_rates --no-run)
 # The insert floor's bench is optional: without it the POST /posts row says "not measured".
 FLOORS_BENCH=
@@ -92,8 +97,8 @@ if [ -z "${ONLY:-}" ] && [ -z "${INSERT_FLOOR:-}" ]; then
     log "   (no posts-server floors bench, or it does not build: the insert floor is not measured)"
   fi
 fi
-AUTH_BIN=$TARGET_DIR/release/auth-server
-POSTS_BIN=$TARGET_DIR/release/posts-server
+AUTH_BIN=${BENCH_BIN_DIR:-$TARGET_DIR/release}/auth-server
+POSTS_BIN=${BENCH_BIN_DIR:-$TARGET_DIR/release}/posts-server
 
 WORK=$(mktemp -d -t posts-bench.XXXXXX)
 AUTH_PIDS=()

@@ -90,6 +90,7 @@ fn options(url: &str, query_only: bool) -> ConnectOptions {
                 o
             }
         });
+    sqlite_readers::stable_plans(&mut options);
     options
 }
 

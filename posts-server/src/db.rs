@@ -113,6 +113,7 @@ fn options(settings: &DatabaseSettings, size: u32, query_only: bool) -> ConnectO
                 opts
             }
         });
+    sqlite_readers::stable_plans(&mut options);
     options
 }
 

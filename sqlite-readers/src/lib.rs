@@ -26,7 +26,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub use rusqlite;
 use rusqlite::{Connection, OpenFlags};
 
+mod plans;
 mod times;
+pub use plans::stable_plans;
 pub use times::{datetime, optional_datetime, sqlx_datetime_text};
 
 /// Connections kept for reuse by [`Readers::for_url`]. A connection is used between two
