@@ -18,6 +18,10 @@
 //!
 //! Each statement runs in autocommit, so it reads a fresh snapshot: whatever the writer
 //! committed before the call (every acknowledged write) is seen.
+//!
+//! Two helpers for the SQLite the servers share live here too: the times as sqlx stores
+//! them ([`datetime`], [`sqlx_datetime_text`]), and [`stable_plans`], which gives sqlx's
+//! own connections the planner setting these readers have.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -18,7 +18,9 @@ use sea_orm::{
 };
 
 /// Turns the guarantee on for every SQLite connection of the pool `options` will open.
-/// Connecting fails if it cannot be turned on. PostgreSQL pools are left alone.
+/// Connecting fails if it cannot be turned on. PostgreSQL pools are left alone. It takes
+/// sea-orm's one SQLite pool-options hook (`map_sqlx_sqlite_pool_opts`), replacing any
+/// function set there before; neither server sets another.
 pub fn stable_plans(options: &mut ConnectOptions) {
     options.map_sqlx_sqlite_pool_opts(|pool| pool.after_connect(enable_qpsg));
 }
