@@ -18,6 +18,8 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
+use sqlite_readers::{Readers, rusqlite};
+
 use crate::{entities::login_throttle, error::OAuthError};
 
 /// The throttling policy.
@@ -132,20 +134,15 @@ impl Drop for AccountPass<'_> {
 /// login then clears.
 pub async fn check(
     db: &impl ConnectionTrait,
+    readers: Option<&Readers>,
     policy: &ThrottlePolicy,
     email: &str,
     ip: Option<IpAddr>,
 ) -> Result<bool, OAuthError> {
-    use sea_orm::{ColumnTrait, QueryFilter};
     let now = Utc::now();
     let account = account_key(email);
     let address = ip.map(|ip| ip_key(ip, now, policy.ip_window));
-    // Both counters in one query.
-    let keys = std::iter::once(account.clone()).chain(address.as_ref().map(|(k, _)| k.clone()));
-    let rows = login_throttle::Entity::find()
-        .filter(login_throttle::Column::Key.is_in(keys))
-        .all(db)
-        .await?;
+    let rows = counters(db, readers, &account, address.as_ref().map(|(k, _)| k)).await?;
     // The account's lock first: it is the answer when both apply.
     let account_row = rows.iter().find(|row| row.key == account);
     if let Some(row) = account_row {
@@ -173,6 +170,46 @@ pub async fn check(
     }
     let account_failures = account_row.is_some();
     Ok(account_failures)
+}
+
+/// The counters of the account and of the address, in one query: every sign-in asks, so
+/// on SQLite they are read on this thread (see `sqlite-readers`), else, or when that fails,
+/// through sea-orm; the same rows either way (a test holds them to it).
+async fn counters(
+    db: &impl ConnectionTrait,
+    readers: Option<&Readers>,
+    account: &str,
+    address: Option<&String>,
+) -> Result<Vec<login_throttle::Model>, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    if let Some(rows) = readers.and_then(|r| r.read(|c| read_counters(c, account, address))) {
+        return Ok(rows);
+    }
+    let keys = std::iter::once(account.to_owned()).chain(address.cloned());
+    login_throttle::Entity::find()
+        .filter(login_throttle::Column::Key.is_in(keys))
+        .all(db)
+        .await
+}
+
+fn read_counters(
+    connection: &rusqlite::Connection,
+    account: &str,
+    address: Option<&String>,
+) -> rusqlite::Result<Vec<login_throttle::Model>> {
+    // Without an address `?2` is NULL, which `IN` never matches.
+    connection
+        .prepare_cached(
+            "SELECT key, failures, last_failure_at FROM login_throttle WHERE key IN (?1, ?2)",
+        )?
+        .query_map(rusqlite::params![account, address], |r| {
+            Ok(login_throttle::Model {
+                key: r.get(0)?,
+                failures: r.get(1)?,
+                last_failure_at: sqlite_readers::datetime(r.get_ref(2)?)?,
+            })
+        })?
+        .collect()
 }
 
 /// Counts a failed login against the account and the address, atomically, so concurrent
@@ -311,6 +348,53 @@ mod tests {
             account_key(&"x".repeat(10_000)).len(),
             "account:".len() + 64
         );
+    }
+
+    // The counters read on the calling thread are the rows sea-orm reads (the times as
+    // sqlx wrote them), with and without an address, and none for an unknown account.
+    #[tokio::test]
+    async fn the_synchronous_read_and_sea_orm_give_the_same_counters() {
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::open(&url, 2).await.unwrap().writer;
+        let readers = Readers::for_url(&url).unwrap();
+        let p = policy();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..3 {
+            record_failure(&db, &p, "a@example.com", Some(ip))
+                .await
+                .unwrap();
+        }
+        record_failure(&db, &p, "b@example.com", None)
+            .await
+            .unwrap();
+        let address = ip_key(ip, Utc::now(), p.ip_window).0;
+        for (email, address) in [
+            ("a@example.com", Some(&address)),
+            ("a@example.com", None),
+            ("b@example.com", Some(&address)),
+            ("nobody@example.com", None),
+        ] {
+            let account = account_key(email);
+            let keys = std::iter::once(account.clone()).chain(address.cloned());
+            let orm = login_throttle::Entity::find()
+                .filter(login_throttle::Column::Key.is_in(keys))
+                .order_by_asc(login_throttle::Column::Key)
+                .all(&db)
+                .await
+                .unwrap();
+            let mut fast = readers
+                .read(|c| read_counters(c, &account, address))
+                .unwrap();
+            fast.sort_by(|a, b| a.key.cmp(&b.key));
+            assert_eq!(fast, orm, "{email} {address:?}");
+        }
+        let a = account_key("a@example.com");
+        let both = counters(&db, Some(&readers), &a, Some(&address))
+            .await
+            .unwrap();
+        assert_eq!(both.iter().map(|r| r.failures).sum::<i32>(), 6);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use sqlite_readers::{Readers, rusqlite};
 
 use crate::{
     authorization::AuthorizationRequest,
@@ -76,6 +77,7 @@ pub struct FoundCode {
 /// already used is a replay: the login it started is revoked, then `invalid_grant`.
 pub async fn find(
     db: &impl ConnectionTrait,
+    readers: Option<&Readers>,
     writer: &impl ConnectionTrait,
     presented: &str,
 ) -> Result<FoundCode, OAuthError> {
@@ -83,10 +85,11 @@ pub async fn find(
         return Err(OAuthError::InvalidGrant);
     }
     let code_hash = sha256_hex(presented.as_bytes());
-    let Some(row) = authorization_codes::Entity::find_by_id(code_hash.clone())
-        .one(db)
-        .await?
-    else {
+    let row = match readers.and_then(|r| r.read(|c| read_row(c, &code_hash))) {
+        Some(row) => row,
+        None => reload(db, &code_hash).await?,
+    };
+    let Some(row) = row else {
         tracing::debug!("code refused: unknown");
         return Err(OAuthError::InvalidGrant);
     };
@@ -99,6 +102,40 @@ pub async fn find(
         return Err(OAuthError::InvalidGrant);
     }
     Ok(FoundCode { code_hash, row })
+}
+
+/// A code's row read on this thread (every exchange asks: see `sqlite-readers`); the row
+/// [`reload`] reads through sea-orm (a test holds them to it).
+fn read_row(
+    connection: &rusqlite::Connection,
+    code_hash: &str,
+) -> rusqlite::Result<Option<authorization_codes::Model>> {
+    use rusqlite::OptionalExtension;
+    use sqlite_readers::{datetime, optional_datetime};
+    connection
+        .prepare_cached(
+            "SELECT code_hash, client_id, redirect_uri, user_id, scope, nonce, code_challenge, \
+             auth_time, sid, created_at, expires_at, used_at, family_id \
+             FROM authorization_codes WHERE code_hash = ?1",
+        )?
+        .query_row([code_hash], |r| {
+            Ok(authorization_codes::Model {
+                code_hash: r.get(0)?,
+                client_id: r.get(1)?,
+                redirect_uri: r.get(2)?,
+                user_id: r.get(3)?,
+                scope: r.get(4)?,
+                nonce: r.get(5)?,
+                code_challenge: r.get(6)?,
+                auth_time: datetime(r.get_ref(7)?)?,
+                sid: r.get(8)?,
+                created_at: datetime(r.get_ref(9)?)?,
+                expires_at: datetime(r.get_ref(10)?)?,
+                used_at: optional_datetime(r.get_ref(11)?)?,
+                family_id: r.get(12)?,
+            })
+        })
+        .optional()
 }
 
 /// Marks the code used by the login `family_id`, if nobody used it first. `false` means a
@@ -155,4 +192,71 @@ pub async fn purge(db: &impl ConnectionTrait) -> anyhow::Result<()> {
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{domain::Prompt, entities::users};
+    use sea_orm::ActiveModelTrait;
+
+    // The code read on the calling thread is the row sea-orm reads, column for column
+    // (NULL and set nonce, sid, used_at and family_id), and an unknown code is unknown on
+    // both paths; a used code found through the readers is still a replay.
+    #[tokio::test]
+    async fn the_synchronous_read_and_sea_orm_give_the_same_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = crate::db::open(&url, 2).await.unwrap().writer;
+        let readers = Readers::for_url(&url).unwrap();
+        users::ActiveModel {
+            id: Set("u1".into()),
+            email: Set("a@example.com".into()),
+            password_hash: Set("x".into()),
+            full_name: Set("Ann".into()),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        let grant = |nonce: Option<&str>, sid: Option<&str>| CodeGrant {
+            request: AuthorizationRequest {
+                client_id: "posts-web".into(),
+                redirect_uri: "https://app.example/cb".into(),
+                scope: "openid posts:read".into(),
+                state: None,
+                nonce: nonce.map(Into::into),
+                code_challenge: "S256:abc".into(),
+                prompt: Prompt::default(),
+                max_age: None,
+                login_hint: None,
+                expected_sub: None,
+            },
+            user_id: "u1".into(),
+            sid: sid.map(Into::into),
+            auth_time: Utc::now(),
+        };
+        let ttl = Duration::from_secs(60);
+        let plain = issue(&db, &grant(None, None), ttl).await.unwrap();
+        let used = issue(&db, &grant(Some("n-1"), Some("sid-1")), ttl)
+            .await
+            .unwrap();
+        assert!(
+            use_once(&db, &sha256_hex(used.as_bytes()), "family-1")
+                .await
+                .unwrap()
+        );
+        for code in [&plain, &used, &random_token().unwrap()] {
+            let hash = sha256_hex(code.as_bytes());
+            let orm = reload(&db, &hash).await.unwrap();
+            assert_eq!(readers.read(|c| read_row(c, &hash)), Some(orm), "{code}");
+        }
+        let found = find(&db, Some(&readers), &db, &plain).await.unwrap();
+        assert_eq!((found.row.nonce, found.row.used_at), (None, None));
+        assert!(matches!(
+            find(&db, Some(&readers), &db, &used).await,
+            Err(OAuthError::InvalidGrant)
+        ));
+        assert_eq!(readers.failures(), 0);
+    }
 }

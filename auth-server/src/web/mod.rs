@@ -160,7 +160,7 @@ fn is_bound(pending: &Pending, browser: Option<&str>) -> bool {
 /// The pending request `id` of this browser, or the page that says why there is none.
 async fn pending_for(state: &AppState, req: &Request, id: &str) -> Result<Pending, Response> {
     let settings = &state.settings;
-    let pending = match authorization::load(&state.db, id).await {
+    let pending = match authorization::load(&state.db, state.readers.as_ref(), id).await {
         Ok(Some(pending)) => pending,
         Ok(None) => {
             return Err(pages::message(

@@ -39,7 +39,7 @@ pub async fn grant(
             "redirect_uri is required (the one of the authorization request)".into(),
         ));
     };
-    let found = codes::find(&state.db, &state.writer, code).await?;
+    let found = codes::find(&state.db, state.readers.as_ref(), &state.writer, code).await?;
     let row = &found.row;
     if row.client_id != client.client_id {
         tracing::debug!("code refused: issued to another client");

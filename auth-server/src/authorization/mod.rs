@@ -7,21 +7,16 @@
 //! the browser that sent it; every page after that carries only the id, so no step re-reads
 //! raw query strings and any replica can serve any step.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    digest::random_token,
     domain::{Prompt, ScopeSet},
-    entities::authorization_requests,
     sessions::BrowserSession,
 };
 
-/// How long a user may take over the pages of one request.
-pub const PENDING_TTL: Duration = Duration::from_secs(30 * 60);
+mod pending;
+pub use pending::{PENDING_TTL, Pending, complete, load, purge, store};
 
 /// A validated authorization request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,94 +112,6 @@ pub fn next_step(
         return Next::Consent;
     }
     Next::Issue
-}
-
-/// A stored request waiting for the user.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    /// Its id (in the pages' URLs and forms).
-    pub id: String,
-    /// The browser it belongs to (hash of the browser cookie).
-    pub browser_hash: String,
-    /// The request.
-    pub request: AuthorizationRequest,
-    /// Arrival time.
-    pub created_at: DateTime<Utc>,
-    /// Whether a step already answered the client.
-    pub completed: bool,
-    /// Whether the user took too long.
-    pub expired: bool,
-}
-
-/// Stores `request` for the browser whose cookie hashes to `browser_hash`.
-pub async fn store(
-    writer: &impl ConnectionTrait,
-    request: &AuthorizationRequest,
-    browser_hash: &str,
-) -> anyhow::Result<String> {
-    let id = random_token()?;
-    let now = Utc::now();
-    authorization_requests::Entity::insert(authorization_requests::ActiveModel {
-        id: Set(id.clone()),
-        browser_hash: Set(browser_hash.to_owned()),
-        client_id: Set(request.client_id.clone()),
-        parameters: Set(serde_json::to_string(request)?),
-        created_at: Set(now),
-        expires_at: Set(now + chrono::Duration::from_std(PENDING_TTL)?),
-        completed_at: Set(None),
-    })
-    .exec_without_returning(writer)
-    .await?;
-    Ok(id)
-}
-
-/// The pending request with this id, if it exists (whatever its state).
-pub async fn load(db: &impl ConnectionTrait, id: &str) -> anyhow::Result<Option<Pending>> {
-    if !crate::digest::is_token(id) {
-        return Ok(None);
-    }
-    let Some(row) = authorization_requests::Entity::find_by_id(id.to_owned())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(Pending {
-        request: serde_json::from_str(&row.parameters)?,
-        id: row.id,
-        browser_hash: row.browser_hash,
-        created_at: row.created_at,
-        completed: row.completed_at.is_some(),
-        expired: row.expires_at <= Utc::now(),
-    }))
-}
-
-/// Marks the request answered. Exactly one caller gets `true` (a conditional update, never
-/// a read-then-write), so a form posted twice cannot answer the client twice.
-pub async fn complete(db: &impl ConnectionTrait, id: &str) -> anyhow::Result<bool> {
-    let now = Utc::now();
-    let done = authorization_requests::Entity::update_many()
-        .col_expr(
-            authorization_requests::Column::CompletedAt,
-            Expr::value(now),
-        )
-        .filter(authorization_requests::Column::Id.eq(id.to_owned()))
-        .filter(authorization_requests::Column::CompletedAt.is_null())
-        .filter(authorization_requests::Column::ExpiresAt.gt(now))
-        .exec(db)
-        .await?;
-    Ok(done.rows_affected == 1)
-}
-
-/// Forgets requests that expired more than a day ago.
-pub async fn purge(db: &impl ConnectionTrait) -> anyhow::Result<()> {
-    authorization_requests::Entity::delete_many()
-        .filter(
-            authorization_requests::Column::ExpiresAt.lt(Utc::now() - chrono::Duration::days(1)),
-        )
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// The redirect of a successful authorization: `code`, `state` and `iss` (RFC 9207) added
