@@ -139,7 +139,9 @@ fn read_row(
 }
 
 /// Marks the code used by the login `family_id`, if nobody used it first. `false` means a
-/// concurrent exchange won: that is a replay too (see [`replayed`]).
+/// concurrent exchange won: that is a replay too (see [`replayed`]). The exchange runs it
+/// in the transaction that starts the login (`tokens::rotation`, whose SQLite path holds
+/// the same statement).
 pub async fn use_once(
     db: &impl ConnectionTrait,
     code_hash: &str,

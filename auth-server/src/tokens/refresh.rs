@@ -75,21 +75,8 @@ pub async fn start_family(
     login: NewLogin<'_>,
     with_refresh_token: bool,
 ) -> anyhow::Result<(refresh_families::Model, Option<RefreshToken>)> {
-    let now = Utc::now();
-    let expires_at = now
-        .checked_add_signed(chrono::Duration::from_std(login.lifetime)?)
-        .ok_or_else(|| anyhow::anyhow!("refresh-token lifetime out of range"))?;
-    let family = refresh_families::Model {
-        id: login.id.to_owned(),
-        user_id: login.user_id.to_owned(),
-        client_id: login.client_id.to_owned(),
-        scope: login.scope.to_owned(),
-        created_at: now,
-        expires_at,
-        revoked_at: None,
-        sid: login.sid.map(str::to_owned),
-        auth_time: Some(login.auth_time),
-    };
+    let family = family_row(login)?;
+    let now = family.created_at;
     // Without RETURNING: on SQLite, `insert` would read the row back in a second query.
     refresh_families::Entity::insert(refresh_families::ActiveModel::from(family.clone()))
         .exec_without_returning(db)
@@ -100,6 +87,25 @@ pub async fn start_family(
         None
     };
     Ok((family, token))
+}
+
+/// The row of `login`, starting now.
+pub(super) fn family_row(login: NewLogin<'_>) -> anyhow::Result<refresh_families::Model> {
+    let now = Utc::now();
+    let expires_at = now
+        .checked_add_signed(chrono::Duration::from_std(login.lifetime)?)
+        .ok_or_else(|| anyhow::anyhow!("refresh-token lifetime out of range"))?;
+    Ok(refresh_families::Model {
+        id: login.id.to_owned(),
+        user_id: login.user_id.to_owned(),
+        client_id: login.client_id.to_owned(),
+        scope: login.scope.to_owned(),
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+        sid: login.sid.map(str::to_owned),
+        auth_time: Some(login.auth_time),
+    })
 }
 
 async fn add_token(

@@ -63,11 +63,7 @@ pub async fn grant(
         auth_time: row.auth_time,
         nonce: row.nonce.as_deref(),
     };
-    let code_hash = found.code_hash.clone();
-    let issued = start_login(state, client, login, async |txn, family_id| {
-        codes::use_once(txn, &code_hash, family_id).await
-    })
-    .await?;
+    let issued = start_login(state, client, login, Some(&found.code_hash)).await?;
     match issued {
         Some(body) => Ok(body),
         None => {

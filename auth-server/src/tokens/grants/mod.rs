@@ -6,7 +6,6 @@ pub mod password;
 pub mod refresh_token;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde::Serialize;
 
 use crate::{
@@ -17,7 +16,8 @@ use crate::{
     tokens::{
         IssuedAccessToken,
         id_token::{self, IdTokenFor},
-        refresh::{self, NewLogin},
+        refresh::NewLogin,
+        rotation::Started,
     },
 };
 
@@ -55,47 +55,65 @@ pub struct UserLogin<'a> {
     pub nonce: Option<&'a str>,
 }
 
-/// Signs the tokens of a new login, then starts it (a refresh-token family; its first
-/// refresh token when the client may refresh) inside a transaction that `commit_with` may
-/// add to before it commits: the code grant uses it to mark its code used in the same
-/// transaction. `commit_with` answering `false` aborts the login (nothing is stored).
-pub async fn start_login<F>(
+/// Starts a new login (a refresh-token family; its first refresh token when the client may
+/// refresh) and signs its tokens. With `code_hash` the code grant's code is used up in the
+/// same transaction; `None` means someone used it first, and nothing was stored.
+///
+/// The login is handed to the committing task (see `tokens::rotation`) before the tokens
+/// are signed, and committed while they are: the signatures take a core, the COMMIT waits
+/// for the disk. Nothing is answered before the COMMIT.
+pub async fn start_login(
     state: &AppState,
     client: &AuthenticatedClient,
     login: UserLogin<'_>,
-    commit_with: F,
-) -> Result<Option<TokenBody>, OAuthError>
-where
-    F: AsyncFnOnce(&DatabaseTransaction, &str) -> anyhow::Result<bool>,
-{
+    code_hash: Option<&str>,
+) -> Result<Option<TokenBody>, OAuthError> {
     let family_id = uuid::Uuid::new_v4().to_string();
-    let access = state
-        .issuer
-        .issue(login.user_id, &client.client_id, login.scope)
-        .await?;
-    let id_token = id_token_for(state, client, &login, &access).await?;
-    let txn = state.writer.begin().await?;
-    if !commit_with(&txn, &family_id).await? {
-        txn.rollback().await?;
-        return Ok(None);
-    }
     let scope = login.scope.to_string();
-    let (_, refresh_token) = refresh::start_family(
-        &txn,
-        NewLogin {
-            id: &family_id,
-            user_id: login.user_id,
-            client_id: &client.client_id,
-            scope: &scope,
-            lifetime: state.settings.refresh_token_ttl,
-            sid: login.sid,
-            auth_time: login.auth_time,
-        },
-        client.may_use("refresh_token"),
-    )
-    .await?;
-    refresh::record_access_token(&txn, &family_id, &access).await?;
-    txn.commit().await?;
+    let claims = state
+        .issuer
+        .claims(login.user_id, &client.client_id, login.scope);
+    let new_login = NewLogin {
+        id: &family_id,
+        user_id: login.user_id,
+        client_id: &client.client_id,
+        scope: &scope,
+        lifetime: state.settings.refresh_token_ttl,
+        sid: login.sid,
+        auth_time: login.auth_time,
+    };
+    let with_refresh_token = client.may_use("refresh_token");
+    let started = state
+        .rotator
+        .start_login(
+            new_login,
+            with_refresh_token,
+            code_hash,
+            &claims.jti,
+            claims.exp,
+        )
+        .await?;
+    let signed = async {
+        let access = state.issuer.sign(claims).await?;
+        let id_token = id_token_for(state, client, &login, &access).await?;
+        anyhow::Ok((access, id_token))
+    }
+    .await;
+    let (access, id_token) = match signed {
+        Ok(signed) => signed,
+        Err(e) => {
+            // The login may stand all the same, unused (and its code used up), as after a
+            // lost response. Say so where an operator looks.
+            if let Ok(Started::Login(_)) = started.outcome().await {
+                tracing::error!(%family_id, "login stored, but its tokens could not be signed");
+            }
+            return Err(e.into());
+        }
+    };
+    let refresh_token = match started.outcome().await? {
+        Started::Login(first) => first,
+        Started::CodeAlreadyUsed => return Ok(None),
+    };
     tracing::info!(user_id = %login.user_id, %family_id, jti = %access.claims.jti, "login started");
     Ok(Some(TokenBody {
         access_token: access.token,

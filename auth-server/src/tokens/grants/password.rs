@@ -47,6 +47,6 @@ pub async fn grant(
         auth_time: Utc::now(),
         nonce: None,
     };
-    let issued = start_login(state, client, login, async |_, _| Ok(true)).await?;
+    let issued = start_login(state, client, login, None).await?;
     issued.ok_or_else(|| OAuthError::Internal(anyhow::anyhow!("the login was not started")))
 }

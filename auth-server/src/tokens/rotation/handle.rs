@@ -1,4 +1,5 @@
-//! Rotations committed on SQLite's writer connection through its own handle.
+//! Rotations and login starts committed on SQLite's writer connection through its own
+//! handle.
 //!
 //! Through sqlx each statement of a batch is a round trip to the writer connection's
 //! thread, and under a refresh load every hop waits for a core that is busy signing: the
@@ -21,7 +22,8 @@ use sea_orm::{ConnAcquireErr, DatabaseConnection, DbErr, RuntimeErr, sqlx};
 use sqlite_readers::{rusqlite, sqlx_datetime_text};
 use tokio::sync::mpsc;
 
-use super::{Job, MAX_BATCH, Queue, answer, drop_abandoned, fail};
+use super::{Job, MAX_BATCH, Queue, Work, answer, drop_abandoned, fail};
+use crate::entities::refresh_families;
 
 /// How long the task keeps the writer connection while rotations keep arriving (and then
 /// one batch more, see [`commit_until_idle`]). Every other write of the auth server waits
@@ -139,7 +141,7 @@ fn commit_until_idle(
 /// another way.
 type RolledBack = anyhow::Error;
 
-/// What the sqlx path (`commit_through_sqlx`) stores, in one IMMEDIATE transaction.
+/// What the sqlx path (`through_sqlx::commit`) stores, in one IMMEDIATE transaction.
 /// The outer error is final (an outage at BEGIN, or the COMMIT failed); the inner one was
 /// rolled back.
 fn commit(
@@ -167,15 +169,12 @@ fn commit(
 fn write(txn: &rusqlite::Transaction<'_>, batch: &[Job]) -> rusqlite::Result<Vec<bool>> {
     // Times in sqlx's text layout, which every comparison in SQL and every reader expects.
     let now = sqlx_datetime_text(Utc::now());
-    // One row per statement, with the same three statements for every batch: prepared once
-    // per hold (rusqlite's statement cache), and each touches one row, so SQLite keeps no
+    // One row per statement, with the same statements for every batch: prepared once per
+    // hold (rusqlite's statement cache), and each touches one row, so SQLite keeps no
     // statement journal to undo a statement alone. Statements over the whole batch had to
     // be compiled for each batch (their text depends on its size) and journalled: a sixth
     // of the committing thread's CPU (BENCHMARKS.md, issue 14, sixth round).
-    let mut mark_used = txn.prepare_cached(
-        "UPDATE refresh_tokens SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL",
-    )?;
-    let mut store_successor = txn.prepare_cached(
+    let mut store_token = txn.prepare_cached(
         "INSERT INTO refresh_tokens (token_hash, family_id, created_at, used_at) \
          VALUES (?1, ?2, ?3, NULL)",
     )?;
@@ -184,11 +183,52 @@ fn write(txn: &rusqlite::Transaction<'_>, batch: &[Job]) -> rusqlite::Result<Vec
     )?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in batch {
-        // The first job presenting a token that was unused wins it (as through sqlx); any
-        // later one, in this batch or another, finds it used.
-        let won = mark_used.execute((&now, &job.presented_hash))? == 1;
+        // The first job presenting a token or a code that was unused wins it (as through
+        // sqlx); any later one, in this batch or another, finds it used.
+        let won = match &job.work {
+            Work::Rotation {
+                presented_hash,
+                successor_hash,
+            } => {
+                let won = txn
+                    .prepare_cached(
+                        "UPDATE refresh_tokens SET used_at = ?1 \
+                         WHERE token_hash = ?2 AND used_at IS NULL",
+                    )?
+                    .execute((&now, presented_hash))?
+                    == 1;
+                if won {
+                    store_token.execute((successor_hash, &job.family_id, &now))?;
+                }
+                won
+            }
+            Work::Login {
+                family,
+                first_token_hash,
+                code_hash,
+            } => {
+                let won = match code_hash {
+                    Some(code_hash) => {
+                        txn.prepare_cached(
+                            "UPDATE authorization_codes SET used_at = ?1, family_id = ?2 \
+                             WHERE code_hash = ?3 AND used_at IS NULL AND expires_at > ?1",
+                        )?
+                        .execute((&now, &job.family_id, code_hash))?
+                            == 1
+                    }
+                    None => true,
+                };
+                if won {
+                    store_family(txn, family)?;
+                    if let Some(hash) = first_token_hash {
+                        let created_at = sqlx_datetime_text(family.created_at);
+                        store_token.execute((hash, &job.family_id, created_at))?;
+                    }
+                }
+                won
+            }
+        };
         if won {
-            store_successor.execute((&job.successor_hash, &job.family_id, &now))?;
             record_jti.execute((
                 &job.jti,
                 &job.family_id,
@@ -198,6 +238,28 @@ fn write(txn: &rusqlite::Transaction<'_>, batch: &[Job]) -> rusqlite::Result<Vec
         outcomes.push(won);
     }
     Ok(outcomes)
+}
+
+/// The INSERT sea-orm makes of the login's row.
+fn store_family(
+    txn: &rusqlite::Transaction<'_>,
+    family: &refresh_families::Model,
+) -> rusqlite::Result<()> {
+    txn.prepare_cached(
+        "INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, expires_at, \
+         revoked_at, sid, auth_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)",
+    )?
+    .execute((
+        &family.id,
+        &family.user_id,
+        &family.client_id,
+        &family.scope,
+        sqlx_datetime_text(family.created_at),
+        sqlx_datetime_text(family.expires_at),
+        &family.sid,
+        family.auth_time.map(sqlx_datetime_text),
+    ))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,6 +21,11 @@
 //! token, and waits for the COMMIT after signing: the signature takes a core, the COMMIT
 //! mostly waits for the disk, and neither needs the other.
 //!
+//! The same task starts the logins of the password and authorization-code grants (a
+//! login, its first refresh token and its access token's `jti`, after using up the code
+//! when there is one): the same kind of small transaction, committed in the same batches.
+//! A browser sign-in's code exchange took six round trips to the writer for it.
+//!
 //! On SQLite the batches do not go through sqlx statement by statement (see [`handle`]):
 //! the task locks the writer connection's handle and commits on it through rusqlite,
 //! batch after batch while rotations keep arriving, with the same one-row statements for
@@ -29,23 +34,20 @@
 //! COMMIT, the statements above go through sea-orm.
 
 mod handle;
+mod through_sqlx;
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Set,
-    TransactionTrait,
-    sea_query::{Expr, Query},
-};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use sqlite_readers::rusqlite;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::refresh::RefreshToken;
-use crate::entities::{family_access_tokens, refresh_tokens};
+use super::refresh::{self, NewLogin, RefreshToken};
+use crate::entities::refresh_families;
 
-/// Rotations committed together at most. A batch grows only while rotations wait, so
-/// under light load each rotation commits alone, as soon as it arrives.
+/// Rotations and logins committed together at most. A batch grows only while jobs wait,
+/// so under light load each one commits alone, as soon as it arrives.
 const MAX_BATCH: usize = 128;
 
 /// How a rotation ended.
@@ -57,20 +59,54 @@ pub enum Rotated {
     AlreadyUsed,
 }
 
+/// How a login start ended.
+#[derive(Debug)]
+pub enum Started {
+    /// The login is stored, with its first refresh token if the client may refresh.
+    Login(Option<RefreshToken>),
+    /// Someone used the code first: nothing was stored.
+    CodeAlreadyUsed,
+}
+
 struct Job {
-    presented_hash: String,
     family_id: String,
-    successor_hash: String,
     jti: String,
     access_expires_at: DateTime<Utc>,
+    work: Work,
     reply: oneshot::Sender<anyhow::Result<bool>>,
+}
+
+/// What a job stores besides its access token's `jti`. A job "wins" (answers `true`) when
+/// its token or code was unused; a job that does not win stores nothing.
+enum Work {
+    /// Marks the presented token used and stores its successor.
+    Rotation {
+        presented_hash: String,
+        successor_hash: String,
+    },
+    /// Uses up the code, if the login comes with one, then stores the login and its first
+    /// refresh token, if any.
+    Login {
+        family: refresh_families::Model,
+        first_token_hash: Option<String>,
+        code_hash: Option<String>,
+    },
+}
+
+impl Job {
+    fn presented_hash(&self) -> Option<&str> {
+        match &self.work {
+            Work::Rotation { presented_hash, .. } => Some(presented_hash),
+            Work::Login { .. } => None,
+        }
+    }
 }
 
 /// The rotations waiting for the task, shared with the blocking thread that commits on
 /// SQLite's handle (it takes the batches that arrive while it commits).
 type Queue = Arc<Mutex<mpsc::Receiver<Job>>>;
 
-/// Hands rotations to the task that commits them; cheap to clone.
+/// Hands rotations and login starts to the task that commits them; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Rotator {
     jobs: mpsc::Sender<Job>,
@@ -82,6 +118,15 @@ pub struct Rotator {
 #[derive(Debug)]
 pub struct PendingRotation {
     successor: RefreshToken,
+    answer: oneshot::Receiver<anyhow::Result<bool>>,
+}
+
+/// A login start handed to the committing task; [`PendingLogin::outcome`] waits for it.
+/// Dropped before the task takes it into a batch, nothing is stored (its code stays
+/// unused); dropped later, the login stands, as after a lost response.
+#[derive(Debug)]
+pub struct PendingLogin {
+    first_token: Option<RefreshToken>,
     answer: oneshot::Receiver<anyhow::Result<bool>>,
 }
 
@@ -104,34 +149,89 @@ impl Rotator {
         exp: i64,
     ) -> anyhow::Result<PendingRotation> {
         let successor = RefreshToken::generate()?;
+        let work = Work::Rotation {
+            presented_hash: presented_hash.to_owned(),
+            successor_hash: successor.hash(),
+        };
+        let answer = self.hand_over(family_id, jti, exp, work).await?;
+        Ok(PendingRotation { successor, answer })
+    }
+
+    /// Hands over the start of `login` (with its first refresh token when
+    /// `with_refresh_token`), recording the access token `jti` (expiring at `exp`) under
+    /// it. With `code_hash`, the code is used up in the same transaction, and the login is
+    /// stored only if the code was still unused.
+    pub async fn start_login(
+        &self,
+        login: NewLogin<'_>,
+        with_refresh_token: bool,
+        code_hash: Option<&str>,
+        jti: &str,
+        exp: i64,
+    ) -> anyhow::Result<PendingLogin> {
+        let first_token = with_refresh_token
+            .then(RefreshToken::generate)
+            .transpose()?;
+        let work = Work::Login {
+            family: refresh::family_row(login)?,
+            first_token_hash: first_token.as_ref().map(RefreshToken::hash),
+            code_hash: code_hash.map(str::to_owned),
+        };
+        let answer = self.hand_over(login.id, jti, exp, work).await?;
+        Ok(PendingLogin {
+            first_token,
+            answer,
+        })
+    }
+
+    async fn hand_over(
+        &self,
+        family_id: &str,
+        jti: &str,
+        exp: i64,
+        work: Work,
+    ) -> anyhow::Result<oneshot::Receiver<anyhow::Result<bool>>> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            presented_hash: presented_hash.to_owned(),
             family_id: family_id.to_owned(),
-            successor_hash: successor.hash(),
             jti: jti.to_owned(),
             access_expires_at: DateTime::from_timestamp(exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            work,
             reply,
         };
         self.jobs
             .send(job)
             .await
             .map_err(|_| anyhow::anyhow!("the rotation task has stopped"))?;
-        Ok(PendingRotation { successor, answer })
+        Ok(answer)
     }
+}
+
+/// Whether the job of `answer` won; answers after its COMMIT.
+async fn won(answer: oneshot::Receiver<anyhow::Result<bool>>) -> anyhow::Result<bool> {
+    answer
+        .await
+        .map_err(|_| anyhow::anyhow!("the rotation task dropped a job"))?
 }
 
 impl PendingRotation {
     /// How the rotation ended; answers after its COMMIT.
     pub async fn outcome(self) -> anyhow::Result<Rotated> {
-        let rotated = self
-            .answer
-            .await
-            .map_err(|_| anyhow::anyhow!("the rotation task dropped a rotation"))??;
-        Ok(if rotated {
+        Ok(if won(self.answer).await? {
             Rotated::Next(self.successor)
         } else {
             Rotated::AlreadyUsed
+        })
+    }
+}
+
+impl PendingLogin {
+    /// How the login start ended; answers after its COMMIT.
+    pub async fn outcome(self) -> anyhow::Result<Started> {
+        Ok(if won(self.answer).await? {
+            Started::Login(self.first_token)
+        } else {
+            Started::CodeAlreadyUsed
         })
     }
 }
@@ -147,7 +247,7 @@ async fn commit_batches(writer: DatabaseConnection, queue: mpsc::Receiver<Job>) 
         if on_sqlite {
             batch = handle::commit_while_waiting(&writer, &queue, batch).await;
         }
-        commit_through_sqlx_and_answer(&writer, &mut batch).await;
+        through_sqlx::commit_and_answer(&writer, &mut batch).await;
     }
 }
 
@@ -168,40 +268,9 @@ fn answer(batch: &mut Vec<Job>, outcomes: Vec<bool>) {
 
 /// Fails every job of `batch` with the failure of the database `e`.
 fn fail(batch: &mut Vec<Job>, e: &anyhow::Error) {
-    tracing::error!(error = ?e, rotations = batch.len(), "refresh rotation failed");
+    tracing::error!(error = ?e, jobs = batch.len(), "token transaction failed");
     for job in batch.drain(..) {
         let _ = job.reply.send(Err(failed(e)));
-    }
-}
-
-/// Commits `batch` through sea-orm and answers each job.
-async fn commit_through_sqlx_and_answer(writer: &DatabaseConnection, batch: &mut Vec<Job>) {
-    drop_abandoned(batch);
-    if batch.is_empty() {
-        return;
-    }
-    match commit_through_sqlx(writer, batch).await {
-        Ok(outcomes) => answer(batch, outcomes),
-        // A failure of the database, not of one rotation; possibly of the COMMIT itself,
-        // after which nobody can tell whether the batch was stored, so retrying could
-        // answer "already used" (reuse!) for tokens this very batch used. Every rotation
-        // fails (500, or 503 in an outage) and its client may try again.
-        Err(e) if !e.is::<Conflict>() || batch.len() == 1 => fail(batch, &e),
-        Err(e) => {
-            // One rotation broke a constraint before the COMMIT, so nothing was stored:
-            // retry each alone, so that it fails alone.
-            tracing::warn!(error = ?e, rotations = batch.len(), "refresh rotation batch failed");
-            for job in batch.drain(..) {
-                let outcome = match commit_through_sqlx(writer, std::slice::from_ref(&job)).await {
-                    Ok(outcomes) => Ok(outcomes[0]),
-                    Err(e) => {
-                        tracing::error!(error = ?e, "refresh rotation failed");
-                        Err(failed(&e))
-                    }
-                };
-                let _ = job.reply.send(outcome);
-            }
-        }
     }
 }
 
@@ -209,7 +278,7 @@ async fn commit_through_sqlx_and_answer(writer: &DatabaseConnection, batch: &mut
 /// requesters, but its database error can be copied, so that each answer is still
 /// recognised as an outage where it is mapped to a status.
 fn failed(e: &anyhow::Error) -> anyhow::Error {
-    const FAILED: &str = "refresh rotation failed";
+    const FAILED: &str = "token transaction failed";
     for cause in e.chain() {
         if let Some(db) = cause.downcast_ref::<DbErr>() {
             return anyhow::Error::new(db.clone()).context(FAILED);
@@ -222,77 +291,6 @@ fn failed(e: &anyhow::Error) -> anyhow::Error {
         }
     }
     anyhow::anyhow!(FAILED)
-}
-
-/// A statement of the batch broke a constraint (say, the login was purged meanwhile):
-/// one rotation is at fault, not the database.
-#[derive(Debug, thiserror::Error)]
-#[error("a rotation broke a constraint: {0}")]
-struct Conflict(sea_orm::DbErr);
-
-fn conflict(e: sea_orm::DbErr) -> anyhow::Error {
-    use sea_orm::SqlErr;
-    match e.sql_err() {
-        Some(SqlErr::ForeignKeyConstraintViolation(_) | SqlErr::UniqueConstraintViolation(_)) => {
-            Conflict(e).into()
-        }
-        _ => e.into(),
-    }
-}
-
-/// One transaction for the whole batch through sea-orm; says for each job whether it won
-/// its token.
-async fn commit_through_sqlx(
-    writer: &DatabaseConnection,
-    batch: &[Job],
-) -> anyhow::Result<Vec<bool>> {
-    let now = Utc::now();
-    let txn = writer.begin().await?;
-    let presented: HashSet<&str> = batch.iter().map(|j| j.presented_hash.as_str()).collect();
-    let update = Query::update()
-        .table(refresh_tokens::Entity)
-        .value(refresh_tokens::Column::UsedAt, Expr::value(now))
-        .and_where(refresh_tokens::Column::TokenHash.is_in(presented.iter().copied()))
-        .and_where(refresh_tokens::Column::UsedAt.is_null())
-        .returning_col(refresh_tokens::Column::TokenHash)
-        .to_owned();
-    let statement = txn.get_database_backend().build(&update);
-    let mut unused: HashSet<String> = HashSet::with_capacity(batch.len());
-    for row in txn.query_all_raw(statement).await? {
-        unused.insert(row.try_get::<String>("", "token_hash")?);
-    }
-    // The first job presenting a token that was unused wins it; any other job presenting
-    // the same token in this batch, like any later one, finds it used.
-    let outcomes: Vec<bool> = batch
-        .iter()
-        .map(|job| unused.remove(&job.presented_hash))
-        .collect();
-    let winners = || batch.iter().zip(&outcomes).filter(|(_, won)| **won);
-    if winners().next().is_some() {
-        refresh_tokens::Entity::insert_many(winners().map(|(job, _)| {
-            refresh_tokens::ActiveModel {
-                token_hash: Set(job.successor_hash.clone()),
-                family_id: Set(job.family_id.clone()),
-                created_at: Set(now),
-                used_at: Set(None),
-            }
-        }))
-        .exec_without_returning(&txn)
-        .await
-        .map_err(conflict)?;
-        family_access_tokens::Entity::insert_many(winners().map(|(job, _)| {
-            family_access_tokens::ActiveModel {
-                jti: Set(job.jti.clone()),
-                family_id: Set(job.family_id.clone()),
-                expires_at: Set(job.access_expires_at),
-            }
-        }))
-        .exec_without_returning(&txn)
-        .await
-        .map_err(conflict)?;
-    }
-    txn.commit().await?;
-    Ok(outcomes)
 }
 
 #[cfg(test)]

@@ -2,12 +2,17 @@ use std::time::Duration;
 
 use sqlite_readers::sqlx_datetime_text;
 
+use super::through_sqlx::{
+    commit as commit_through_sqlx, commit_and_answer as commit_through_sqlx_and_answer,
+};
 use super::*;
 use crate::{
     domain::ScopeSet,
+    entities::{family_access_tokens, refresh_tokens},
     keys::{KeyFiles, KeyPolicy, KeyStore},
     tokens::{AccessTokenIssuer, IssuedAccessToken, refresh},
 };
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
 
 async fn setup() -> (tempfile::TempDir, DatabaseConnection, AccessTokenIssuer) {
     let dir = tempfile::tempdir().unwrap();
@@ -60,12 +65,27 @@ fn job(
 ) -> Job {
     let successor = RefreshToken::generate().unwrap();
     Job {
-        presented_hash: token_hash,
+        work: Work::Rotation {
+            presented_hash: token_hash,
+            successor_hash: successor.hash(),
+        },
         family_id: family_id.to_owned(),
-        successor_hash: successor.hash(),
         jti: jti.into(),
         access_expires_at: Utc::now(),
         reply,
+    }
+}
+
+/// The token a rotation presents.
+fn presented(job: &Job) -> String {
+    job.presented_hash().unwrap().to_owned()
+}
+
+/// The successor a rotation stores.
+fn successor(job: &Job) -> String {
+    match &job.work {
+        Work::Rotation { successor_hash, .. } => successor_hash.clone(),
+        Work::Login { .. } => panic!("not a rotation"),
     }
 }
 
@@ -198,11 +218,8 @@ async fn a_batch_on_the_handle_stores_what_a_batch_through_sqlx_stores() {
     let (family, first) = login(&db).await;
     let (other_family, second) = login(&db).await;
     let (ours, answer) = waited_for(first.hash(), &family, "ours");
-    let (ours_presented, ours_successor, ours_expiry) = (
-        ours.presented_hash.clone(),
-        ours.successor_hash.clone(),
-        ours.access_expires_at,
-    );
+    let (ours_presented, ours_successor, ours_expiry) =
+        (presented(&ours), successor(&ours), ours.access_expires_at);
     let theirs = job(second.hash(), &other_family, "theirs", oneshot::channel().0);
 
     let left = handle::commit_while_waiting(&db, &queue_of(vec![]).await, vec![ours]).await;
@@ -214,7 +231,7 @@ async fn a_batch_on_the_handle_stores_what_a_batch_through_sqlx_stores() {
     // Read back through sea-orm alike: the presented tokens used, the successors not.
     for (presented, successor) in [
         (ours_presented, ours_successor),
-        (theirs.presented_hash.clone(), theirs.successor_hash.clone()),
+        (presented(&theirs), successor(&theirs)),
     ] {
         assert_eq!(unused(&db, presented).await, Some(false));
         assert_eq!(unused(&db, successor).await, Some(true));
@@ -226,11 +243,11 @@ async fn a_batch_on_the_handle_stores_what_a_batch_through_sqlx_stores() {
     for (sql, key) in [
         (
             "SELECT used_at FROM refresh_tokens WHERE token_hash = ?",
-            &theirs.presented_hash,
+            &presented(&theirs),
         ),
         (
             "SELECT created_at FROM refresh_tokens WHERE token_hash = ?",
-            &theirs.successor_hash,
+            &successor(&theirs),
         ),
         (
             "SELECT expires_at FROM family_access_tokens WHERE jti = ?",
@@ -306,12 +323,9 @@ async fn within_one_batch_the_first_use_of_a_token_wins() {
         commit_through_sqlx(&db, &[use_of("d")]).await.unwrap(),
         [false]
     );
-    assert_eq!(
-        unused(&db, batch[0].successor_hash.clone()).await,
-        Some(true)
-    );
+    assert_eq!(unused(&db, successor(&batch[0])).await, Some(true));
     for loser in &batch[1..] {
-        let stored = unused(&db, loser.successor_hash.clone()).await;
+        let stored = unused(&db, successor(loser)).await;
         assert_eq!(stored, None, "a losing use stores no successor");
     }
 }
@@ -326,7 +340,7 @@ async fn within_one_batch_on_the_handle_the_first_use_of_a_token_wins() {
         batch.push(job);
         answers.push(answer);
     }
-    let successors: Vec<String> = batch.iter().map(|j| j.successor_hash.clone()).collect();
+    let successors: Vec<String> = batch.iter().map(successor).collect();
 
     let left = handle::commit_while_waiting(&db, &queue_of(vec![]).await, batch).await;
 
@@ -341,3 +355,5 @@ async fn within_one_batch_on_the_handle_the_first_use_of_a_token_wins() {
         assert_eq!(unused(&db, loser.clone()).await, None);
     }
 }
+
+mod logins;
