@@ -108,6 +108,21 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
+/// For the tests that compare a synchronous read with sea-orm's: a migrated SQLite file
+/// in a temporary directory (dropped with it), its writer, and readers of the same file.
+#[cfg(test)]
+pub(crate) async fn temporary_sqlite() -> (
+    tempfile::TempDir,
+    DatabaseConnection,
+    sqlite_readers::Readers,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let db = open(&url, 2).await.unwrap().writer;
+    let readers = sqlite_readers::Readers::for_url(&url).unwrap();
+    (dir, db, readers)
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};

@@ -355,10 +355,7 @@ mod tests {
     #[tokio::test]
     async fn the_synchronous_read_and_sea_orm_give_the_same_counters() {
         use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::db::open(&url, 2).await.unwrap().writer;
-        let readers = Readers::for_url(&url).unwrap();
+        let (_dir, db, readers) = crate::db::temporary_sqlite().await;
         let p = policy();
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         for _ in 0..3 {

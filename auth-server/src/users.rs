@@ -259,10 +259,7 @@ mod tests {
     // an unknown e-mail is unknown on both paths.
     #[tokio::test]
     async fn the_synchronous_read_and_sea_orm_give_the_same_user() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::db::open(&url, 2).await.unwrap().writer;
-        let readers = Readers::for_url(&url).unwrap();
+        let (_dir, db, readers) = crate::db::temporary_sqlite().await;
         for (email, name) in [("a@example.com", "Ann Ô'Neil"), ("b@example.com", "Bo")] {
             users::ActiveModel {
                 id: Set(Uuid::new_v4().to_string()),

@@ -147,10 +147,7 @@ mod tests {
     // missing on both paths.
     #[tokio::test]
     async fn the_synchronous_read_and_sea_orm_give_the_same_pending_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::db::open(&url, 2).await.unwrap().writer;
-        let readers = Readers::for_url(&url).unwrap();
+        let (dir, db, readers) = crate::db::temporary_sqlite().await;
         let request = AuthorizationRequest {
             client_id: "posts-web".into(),
             redirect_uri: "https://app.example/cb?x=1".into(),

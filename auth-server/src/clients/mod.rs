@@ -336,10 +336,7 @@ mod tests {
     // (timestamps, booleans, NULLs), and a missing client is missing on both paths.
     #[tokio::test]
     async fn the_synchronous_read_and_sea_orm_give_the_same_client_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::db::open(&url, 2).await.unwrap().writer;
-        let readers = Readers::for_url(&url).unwrap();
+        let (dir, db, readers) = crate::db::temporary_sqlite().await;
         for (id, confidential, trusted, name) in [
             ("web", false, true, Some("The Web App".to_owned())),
             ("svc", true, false, None),

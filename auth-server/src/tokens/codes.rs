@@ -207,10 +207,7 @@ mod tests {
     // both paths; a used code found through the readers is still a replay.
     #[tokio::test]
     async fn the_synchronous_read_and_sea_orm_give_the_same_code() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::db::open(&url, 2).await.unwrap().writer;
-        let readers = Readers::for_url(&url).unwrap();
+        let (_dir, db, readers) = crate::db::temporary_sqlite().await;
         users::ActiveModel {
             id: Set("u1".into()),
             email: Set("a@example.com".into()),

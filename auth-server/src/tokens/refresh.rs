@@ -369,10 +369,7 @@ mod tests {
     // without the optional columns (a used token, a revoked login with a session id).
     #[tokio::test]
     async fn the_synchronous_read_and_sea_orm_give_the_same_token_and_login() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = crate::db::open(&url, 2).await.unwrap().writer;
-        let readers = Readers::for_url(&url).unwrap();
+        let (_dir, db, readers) = crate::db::temporary_sqlite().await;
         let mut hashes = vec![hash_token("unknown")];
         for sid in [None, Some("session")] {
             let login = NewLogin {

@@ -14,7 +14,7 @@ use crate::{
     error::OAuthError,
     state::AppState,
     tokens::{
-        IssuedAccessToken,
+        AccessClaims, IssuedAccessToken,
         id_token::{self, IdTokenFor},
         refresh::NewLogin,
         rotation::Started,
@@ -93,13 +93,7 @@ pub async fn start_login(
             claims.exp,
         )
         .await?;
-    let signed = async {
-        let access = state.issuer.sign(claims).await?;
-        let id_token = id_token_for(state, client, &login, &access).await?;
-        anyhow::Ok((access, id_token))
-    }
-    .await;
-    let (access, id_token) = match signed {
+    let (access, id_token) = match sign(state, client, &login, claims).await {
         Ok(signed) => signed,
         Err(e) => {
             // The login may stand all the same, unused (and its code used up), as after a
@@ -123,6 +117,19 @@ pub async fn start_login(
         id_token,
         scope,
     }))
+}
+
+/// Signs the access token of `claims`, and the ID token that goes with it when `openid`
+/// is granted.
+pub async fn sign(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    login: &UserLogin<'_>,
+    claims: AccessClaims,
+) -> anyhow::Result<(IssuedAccessToken, Option<String>)> {
+    let access = state.issuer.sign(claims).await?;
+    let id_token = id_token_for(state, client, login, &access).await?;
+    Ok((access, id_token))
 }
 
 /// An ID token to go with `access` when `openid` is granted.

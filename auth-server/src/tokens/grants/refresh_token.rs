@@ -1,6 +1,6 @@
 //! RFC 6749 §6 refresh grant, with rotation and reuse detection.
 
-use super::{TokenBody, UserLogin, id_token_for};
+use super::{TokenBody, UserLogin, sign};
 use crate::{
     clients::AuthenticatedClient,
     domain::ScopeSet,
@@ -65,13 +65,7 @@ pub async fn grant(
         auth_time: live.family.auth_time.unwrap_or(live.family.created_at),
         nonce: None,
     };
-    let signed = async {
-        let access = state.issuer.sign(claims).await?;
-        let id_token = id_token_for(state, client, &login, &access).await?;
-        anyhow::Ok((access, id_token))
-    }
-    .await;
-    let (access, id_token) = match signed {
+    let (access, id_token) = match sign(state, client, &login, claims).await {
         Ok(signed) => signed,
         Err(e) => {
             // The rotation may stand all the same: the client gets a 500 and never sees
