@@ -24,13 +24,13 @@ pub(super) async fn commit_and_answer(writer: &DatabaseConnection, batch: &mut V
     }
     match commit(writer, batch).await {
         Ok(outcomes) => answer(batch, outcomes),
-        // A failure of the database, not of one rotation; possibly of the COMMIT itself,
-        // after which nobody can tell whether the batch was stored, so retrying could
-        // answer "already used" (reuse!) for tokens this very batch used. Every rotation
+        // A failure of the database, not of one job; possibly of the COMMIT itself, after
+        // which nobody can tell whether the batch was stored, so retrying could answer
+        // "already used" (reuse!) for tokens or codes this very batch used. Every job
         // fails (500, or 503 in an outage) and its client may try again.
         Err(e) if !e.is::<Conflict>() || batch.len() == 1 => fail(batch, &e),
         Err(e) => {
-            // One rotation broke a constraint before the COMMIT, so nothing was stored:
+            // One job broke a constraint before the COMMIT, so nothing was stored:
             // retry each alone, so that it fails alone.
             tracing::warn!(error = ?e, jobs = batch.len(), "token transaction batch failed");
             for job in batch.drain(..) {
