@@ -25,10 +25,10 @@ use tokio::sync::mpsc;
 use super::{Job, MAX_BATCH, Queue, Work, answer, drop_abandoned, fail};
 use crate::entities::refresh_families;
 
-/// How long the task keeps the writer connection while rotations keep arriving (and then
+/// How long the task keeps the writer connection while jobs keep arriving (and then
 /// one batch more, see [`commit_until_idle`]). Every other write of the auth server waits
-/// for the writer connection meanwhile, so this is about what a refresh load adds, at
-/// most, to a sign-up or a login.
+/// for the writer connection meanwhile, so this is about what a token load adds, at most,
+/// to a write outside the task (a sign-up, a sign-in form's session and code).
 const HOLD: Duration = Duration::from_millis(2);
 
 /// Commits `batch`, then each batch that arrives meanwhile, on the writer connection's
@@ -83,7 +83,7 @@ pub(super) async fn commit_while_waiting(
     });
     committing.await.unwrap_or_else(|e| {
         // A panic: the jobs it held are dropped, and their requesters get an error.
-        tracing::error!(error = %e, "refresh rotation on the writer's handle failed");
+        tracing::error!(error = %e, "token transaction on the writer's handle failed");
         Vec::new()
     })
 }
@@ -114,7 +114,7 @@ fn commit_until_idle(
                 Ok(Ok(outcomes)) => answer(batch, outcomes),
                 Ok(Err(e)) => {
                     // Rolled back: nothing of the batch is stored.
-                    tracing::debug!(error = %e, "rotation on the writer's handle failed; committing through sqlx");
+                    tracing::debug!(error = %e, "token transaction on the writer's handle failed; committing through sqlx");
                     return;
                 }
                 Err(e) => return fail(batch, &e),

@@ -1,4 +1,4 @@
-//! Refresh-token rotation with group commit.
+//! Refresh-token rotations and login starts, with group commit.
 //!
 //! A rotation is a small transaction: mark the presented token used (only if it still is
 //! unused: of two concurrent uses exactly one wins), store its successor, and record the
@@ -11,8 +11,8 @@
 //! them together in one transaction: one UPDATE … RETURNING marks all the presented tokens
 //! used and says which were still unused, then one multi-row INSERT stores the successors
 //! and one the `jti`s. Nothing is answered before the COMMIT, so an acknowledged rotation
-//! is as durable as before. If one rotation breaks a constraint, the batch is retried
-//! rotation by rotation so that it fails alone; any other failure fails the whole batch
+//! is as durable as before. If one job breaks a constraint, the batch is retried job by
+//! job so that it fails alone; any other failure fails the whole batch
 //! (500, or 503 when the database is unavailable), since after a failed COMMIT nobody
 //! knows whether the batch was stored. The task owns nothing but the pool, so it outlives
 //! an outage and commits again once the pool has reconnected.
@@ -23,8 +23,10 @@
 //!
 //! The same task starts the logins of the password and authorization-code grants (a
 //! login, its first refresh token and its access token's `jti`, after using up the code
-//! when there is one): the same kind of small transaction, committed in the same batches.
-//! A browser sign-in's code exchange took six round trips to the writer for it.
+//! when there is one, by the conditional UPDATE of `codes::use_once`): the same kind of
+//! small transaction, committed in the same batches, with the same answer after the
+//! COMMIT. A browser sign-in's code exchange took six round trips to the writer for it.
+//! In the rest of this module a "job" is either.
 //!
 //! On SQLite the batches do not go through sqlx statement by statement (see [`handle`]):
 //! the task locks the writer connection's handle and commits on it through rusqlite,
@@ -102,7 +104,7 @@ impl Job {
     }
 }
 
-/// The rotations waiting for the task, shared with the blocking thread that commits on
+/// The jobs waiting for the task, shared with the blocking thread that commits on
 /// SQLite's handle (it takes the batches that arrive while it commits).
 type Queue = Arc<Mutex<mpsc::Receiver<Job>>>;
 
@@ -202,7 +204,7 @@ impl Rotator {
         self.jobs
             .send(job)
             .await
-            .map_err(|_| anyhow::anyhow!("the rotation task has stopped"))?;
+            .map_err(|_| anyhow::anyhow!("the token committing task has stopped"))?;
         Ok(answer)
     }
 }
@@ -211,7 +213,7 @@ impl Rotator {
 async fn won(answer: oneshot::Receiver<anyhow::Result<bool>>) -> anyhow::Result<bool> {
     answer
         .await
-        .map_err(|_| anyhow::anyhow!("the rotation task dropped a job"))?
+        .map_err(|_| anyhow::anyhow!("the token committing task dropped a job"))?
 }
 
 impl PendingRotation {
@@ -260,7 +262,7 @@ fn drop_abandoned(batch: &mut Vec<Job>) {
 /// Answers every job of `batch` with its outcome.
 fn answer(batch: &mut Vec<Job>, outcomes: Vec<bool>) {
     for (job, rotated) in batch.drain(..).zip(outcomes) {
-        // Gone since the commit: its rotation stands, as it would have for a lost
+        // Gone since the commit: its job stands, as it would have for a lost
         // response.
         let _ = job.reply.send(Ok(rotated));
     }
@@ -274,7 +276,7 @@ fn fail(batch: &mut Vec<Job>, e: &anyhow::Error) {
     }
 }
 
-/// What each rotation of a failed batch is answered. One error cannot go to many
+/// What each job of a failed batch is answered. One error cannot go to many
 /// requesters, but its database error can be copied, so that each answer is still
 /// recognised as an outage where it is mapped to a status.
 fn failed(e: &anyhow::Error) -> anyhow::Error {
