@@ -104,6 +104,17 @@ fn sqlx_is_outage(error: &sqlx::Error) -> bool {
     }
 }
 
+/// sea-orm's reading of a failure to take a connection from a pool that was used through
+/// sqlx directly (to borrow SQLite's writer handle), so that a timeout or a closed pool is
+/// an outage as it is everywhere else.
+pub fn acquire_failed(error: sqlx::Error) -> DbErr {
+    match error {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        e => DbErr::Conn(RuntimeErr::SqlxError(e.into())),
+    }
+}
+
 /// Whether a PostgreSQL SQLSTATE says the server, not the statement, is the problem:
 /// class 08 (connection exception), `53300` too_many_connections, `57P01`
 /// admin_shutdown ("terminating connection due to administrator command"), `57P02`

@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sea_orm::{ConnAcquireErr, DatabaseConnection, DbErr, RuntimeErr, sqlx};
+use sea_orm::DatabaseConnection;
 use sqlite_readers::{rusqlite, sqlx_datetime_text};
 use tokio::sync::mpsc;
 
@@ -42,7 +42,7 @@ pub(super) async fn commit_while_waiting(
     let mut connection = match writer.get_sqlite_connection_pool().acquire().await {
         Ok(connection) => connection,
         Err(e) => {
-            fail(&mut batch, &acquire_failed(e).into());
+            fail(&mut batch, &db_outage::acquire_failed(e).into());
             return batch;
         }
     };
@@ -86,16 +86,6 @@ pub(super) async fn commit_while_waiting(
         tracing::error!(error = %e, "token transaction on the writer's handle failed");
         Vec::new()
     })
-}
-
-/// sea-orm's reading of a failure to take a connection from the pool, so that a timeout is
-/// an outage as it is everywhere else.
-fn acquire_failed(e: sqlx::Error) -> DbErr {
-    match e {
-        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
-        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
-        e => DbErr::Conn(RuntimeErr::SqlxError(e.into())),
-    }
 }
 
 /// The loop of [`commit_while_waiting`] on the blocking thread. Leaves `batch` empty,

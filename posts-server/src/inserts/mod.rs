@@ -15,9 +15,18 @@
 //! unavailable): the single statement is atomic, so either all of its posts were stored
 //! or, if the commit's outcome is unknown, none was acknowledged. The task holds only the
 //! pool, so it survives an outage and writes again once the pool has reconnected.
+//!
+//! On SQLite the batches are committed on the writer connection's own handle while posts
+//! keep coming ([`handle`]); sqlx commits them on PostgreSQL, and on SQLite whatever the
+//! handle rolled back (a broken constraint, an outage), so each failure keeps the meaning
+//! described here.
 
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, SqlErr};
-use tokio::sync::{mpsc, oneshot};
+mod handle;
+
+use std::sync::Arc;
+
+use sea_orm::{ActiveValue::Set, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, SqlErr};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::entities::post;
 
@@ -66,11 +75,22 @@ impl Inserter {
     }
 }
 
-async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+/// The posts waiting to be stored. Shared with the thread that commits on the writer's
+/// handle, so that the task keeps its queue even if that thread panics.
+type Queue = Arc<Mutex<mpsc::Receiver<Job>>>;
+
+async fn insert_batches(writer: DatabaseConnection, queue: mpsc::Receiver<Job>) {
+    let queue: Queue = Arc::new(Mutex::new(queue));
+    let on_sqlite = writer.get_database_backend() == DatabaseBackend::Sqlite;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut waits = Waits::default();
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        waits.fill(&mut queue, &mut batch).await;
+    while queue.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if on_sqlite {
+            // Leaves a batch only when it was rolled back: sqlx stores it below.
+            (waits, batch) = handle::store_while_coming(&writer, &queue, waits, batch).await;
+        } else {
+            waits.fill(&mut *queue.lock().await, &mut batch).await;
+        }
         // A client that went away before its post was stored was never told it was: skip.
         batch.retain(|job| !job.reply.is_closed());
         if batch.is_empty() {
@@ -100,12 +120,12 @@ async fn insert_batches(writer: DatabaseConnection, mut queue: mpsc::Receiver<Jo
                 }
             }
         }
-        waits.committed(stored, queue.len());
+        waits.committed(stored, queue.lock().await.len());
     }
 }
 
 /// What a batch waits for before its commit, learnt from the rounds before.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Waits {
     /// The posts of the last commit's round: the ones it stored, whose clients are likely
     /// to post again as soon as they have their answer, and the ones that queued meanwhile.
@@ -274,6 +294,101 @@ mod tests {
             LINGER,
             "then it tries again"
         );
+    }
+
+    async fn temporary_sqlite() -> (tempfile::TempDir, crate::db::Databases) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DatabaseSettings {
+            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+                .parse()
+                .unwrap(),
+            max_connections: 2,
+        };
+        let dbs = crate::db::open(&settings).await.unwrap();
+        (dir, dbs)
+    }
+
+    /// A job whose requester waits for its answer.
+    fn awaited(post: post::Model) -> (Job, oneshot::Receiver<Result<(), DbErr>>) {
+        let (reply, answer) = oneshot::channel();
+        (Job { post, reply }, answer)
+    }
+
+    /// The stored times as text, as every reader and comparison in SQL sees them.
+    async fn stored_times(db: &DatabaseConnection, id: &str) -> (String, String) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Sqlite,
+                "SELECT created_at, updated_at FROM posts WHERE id = ?",
+                [id.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            row.try_get_by_index(0).unwrap(),
+            row.try_get_by_index(1).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_writers_handle_stores_what_sqlx_stores() {
+        let (_dir, dbs) = temporary_sqlite().await;
+        let through_sqlx = post("through-sqlx");
+        let through_handle = post::Model {
+            id: "through-handle".to_owned(),
+            ..through_sqlx.clone()
+        };
+        insert(&dbs.writer, &[awaited(through_sqlx.clone()).0])
+            .await
+            .unwrap();
+        let (job, answer) = awaited(through_handle.clone());
+        let (tx, rx) = mpsc::channel(1);
+        drop(tx);
+        let queue: Queue = Arc::new(Mutex::new(rx));
+
+        let (_, left) =
+            handle::store_while_coming(&dbs.writer, &queue, Waits::default(), vec![job]).await;
+
+        assert!(left.is_empty(), "nothing was left for sqlx");
+        answer.await.unwrap().unwrap();
+        let stored = post::Entity::find_by_id("through-handle")
+            .one(&dbs.reader)
+            .await
+            .unwrap();
+        assert_eq!(stored, Some(through_handle));
+        assert_eq!(
+            stored_times(&dbs.reader, "through-handle").await,
+            stored_times(&dbs.reader, "through-sqlx").await,
+            "the same time text"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_breaks_a_constraint_on_the_handle_is_rolled_back_for_sqlx() {
+        let (_dir, dbs) = temporary_sqlite().await;
+        insert(&dbs.writer, &[awaited(post("taken")).0])
+            .await
+            .unwrap();
+        let (jobs, answers): (Vec<_>, Vec<_>) = ["a", "taken", "b"]
+            .into_iter()
+            .map(|id| awaited(post(id)))
+            .unzip();
+        let (tx, rx) = mpsc::channel(1);
+        drop(tx);
+        let queue: Queue = Arc::new(Mutex::new(rx));
+
+        let (_, left) =
+            handle::store_while_coming(&dbs.writer, &queue, Waits::default(), jobs).await;
+
+        let left: Vec<&str> = left.iter().map(|job| job.post.id.as_str()).collect();
+        assert_eq!(left, ["a", "taken", "b"], "the whole batch, unanswered");
+        assert_eq!(
+            post::Entity::find().all(&dbs.reader).await.unwrap().len(),
+            1
+        );
+        drop(answers);
     }
 
     #[tokio::test]
