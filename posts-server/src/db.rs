@@ -140,23 +140,30 @@ fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// For unit tests: the databases of a new SQLite file in a temporary directory, which
+/// lives as long as the returned `TempDir`.
+#[cfg(test)]
+pub(crate) async fn temporary_sqlite() -> (tempfile::TempDir, Databases) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = DatabaseSettings {
+        url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+            .parse()
+            .unwrap(),
+        max_connections: 2,
+    };
+    let dbs = open(&settings).await.unwrap();
+    (dir, dbs)
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-    use super::open;
-    use crate::config::DatabaseSettings;
+    use super::temporary_sqlite;
 
     #[tokio::test]
     async fn sqlite_readers_refuse_writes_and_see_the_writers_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = DatabaseSettings {
-            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
-                .parse()
-                .unwrap(),
-            max_connections: 2,
-        };
-        let dbs = open(&settings).await.unwrap();
+        let (_dir, dbs) = temporary_sqlite().await;
         let insert = "INSERT INTO posts (id, author_id, title, body, created_at, updated_at) \
                       VALUES ('p', 'a', 't', 'b', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')";
         assert!(dbs.reader.execute_unprepared(insert).await.is_err());

@@ -19,9 +19,10 @@
 //! Each statement runs in autocommit, so it reads a fresh snapshot: whatever the writer
 //! committed before the call (every acknowledged write) is seen.
 //!
-//! Two helpers for the SQLite the servers share live here too: the times as sqlx stores
-//! them ([`datetime`], [`sqlx_datetime_text`]), and [`stable_plans`], which gives sqlx's
-//! own connections the planner setting these readers have.
+//! Three helpers for the SQLite the servers share live here too: the times as sqlx stores
+//! them ([`datetime`], [`sqlx_datetime_text`]), [`stable_plans`], which gives sqlx's own
+//! connections the planner setting these readers have, and [`with_handle`], which lends
+//! sqlx's writer connection to rusqlite for the servers' batched commits.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,8 +33,10 @@ use rusqlite::{Connection, OpenFlags};
 
 mod plans;
 mod times;
+mod writer_handle;
 pub use plans::stable_plans;
 pub use times::{datetime, optional_datetime, sqlx_datetime_text};
+pub use writer_handle::with_handle;
 
 /// Connections kept for reuse by [`Readers::for_url`]. A connection is used between two
 /// `.await`s, never across one, so no more are ever in use than there are threads calling.

@@ -5,9 +5,10 @@
 //! that waits for a core, and not the fsync, set the rate of the commits (BENCHMARKS.md,
 //! issue 14, eleventh round). Here, as the auth server does for its token transactions
 //! (`auth-server/src/tokens/rotation/handle.rs`), the task takes the writer connection from
-//! its pool, locks its handle (sqlx's `lock_handle`: sqlx's thread waits meanwhile) and, on
-//! one thread of the blocking pool, commits through rusqlite the batch it has and every
-//! batch that comes after it, until none comes within [`LINGER`] or [`HOLD`] has passed.
+//! its pool and, on one thread of the blocking pool, lends its handle to rusqlite
+//! (`sqlite_readers::with_handle`: sqlx's thread waits meanwhile), which commits the batch
+//! at hand and every batch that comes after it, until none comes within [`LINGER`] or
+//! [`HOLD`] has passed.
 //!
 //! Anything that fails before a COMMIT is rolled back, and that batch is left for sqlx,
 //! which gives every failure its usual meaning (a broken constraint retried post by post,
@@ -52,36 +53,10 @@ pub(super) async fn store_while_coming(
     let queue = Queue::clone(queue);
     let storing = tokio::task::spawn_blocking(move || {
         let (mut waits, mut batch) = (waits, batch);
-        let mut handle = match runtime.block_on(connection.lock_handle()) {
-            Ok(handle) => handle,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not lock the writer's handle; storing through sqlx");
-                return (waits, batch);
-            }
-        };
-        // SAFETY: while `handle` lives, sqlx makes no call on this connection; the
-        // rusqlite `Connection` does not close it, finalises its statements when dropped,
-        // and is dropped before `handle`.
-        let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) };
-        let mut conn = match conn {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not use the writer's handle; storing through sqlx");
-                return (waits, batch);
-            }
-        };
-        let mut queue = queue.blocking_lock();
-        store_until_idle(&runtime, &mut conn, &mut queue, &mut waits, &mut batch);
-        // sqlx believes no transaction is open on this connection; one left open would
-        // take sqlx's next writes into it, answered but never committed. rusqlite rolls
-        // back what it leaves open but ignores a failure to: such a connection is closed.
-        let in_transaction = !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err();
-        drop(conn);
-        drop(handle);
-        if in_transaction {
-            tracing::error!("the writer connection is stuck in a transaction; closing it");
-            connection.close_on_drop();
-        }
+        sqlite_readers::with_handle(&runtime, &mut connection, |conn| {
+            let mut queue = queue.blocking_lock();
+            store_until_idle(&runtime, conn, &mut queue, &mut waits, &mut batch);
+        });
         (waits, batch)
     });
     storing.await.unwrap_or_else(|e| {

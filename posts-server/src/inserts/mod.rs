@@ -200,7 +200,7 @@ mod tests {
     use sea_orm::EntityTrait;
 
     use super::*;
-    use crate::config::DatabaseSettings;
+    use crate::db::temporary_sqlite;
 
     fn post(id: &str) -> post::Model {
         let now = Utc::now();
@@ -296,18 +296,6 @@ mod tests {
         );
     }
 
-    async fn temporary_sqlite() -> (tempfile::TempDir, crate::db::Databases) {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = DatabaseSettings {
-            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
-                .parse()
-                .unwrap(),
-            max_connections: 2,
-        };
-        let dbs = crate::db::open(&settings).await.unwrap();
-        (dir, dbs)
-    }
-
     /// A job whose requester waits for its answer.
     fn awaited(post: post::Model) -> (Job, oneshot::Receiver<Result<(), DbErr>>) {
         let (reply, answer) = oneshot::channel();
@@ -393,14 +381,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_post_that_breaks_a_constraint_fails_alone_and_its_batch_is_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = DatabaseSettings {
-            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
-                .parse()
-                .unwrap(),
-            max_connections: 2,
-        };
-        let dbs = crate::db::open(&settings).await.unwrap();
+        let (_dir, dbs) = temporary_sqlite().await;
         let inserter = Inserter::spawn(dbs.writer.clone());
         inserter.insert(post("taken")).await.unwrap();
 
@@ -429,14 +410,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_database_fails_every_post_of_the_batch_with_its_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = DatabaseSettings {
-            url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
-                .parse()
-                .unwrap(),
-            max_connections: 2,
-        };
-        let dbs = crate::db::open(&settings).await.unwrap();
+        let (_dir, dbs) = temporary_sqlite().await;
         let inserter = Inserter::spawn(dbs.writer.clone());
         dbs.writer.clone().close().await.unwrap();
 

@@ -4,10 +4,10 @@
 //! Through sqlx each statement of a batch is a round trip to the writer connection's
 //! thread, and under a refresh load every hop waits for a core that is busy signing: the
 //! batch's five hops, not the fsync, set the pace of the commits. Here the task takes the
-//! writer connection from its pool, locks its handle (sqlx's `lock_handle`: sqlx's thread
-//! waits meanwhile) and, on one thread of the blocking pool, commits through rusqlite the
-//! batch it has and then every batch that arrived meanwhile, until none waits or
-//! [`HOLD`] has passed. So under load a batch costs its statements and its fsync, and the
+//! writer connection from its pool and, on one thread of the blocking pool, lends its
+//! handle to rusqlite (`sqlite_readers::with_handle`: sqlx's thread waits meanwhile), which
+//! commits the batch it has and then every batch that arrived meanwhile, until none waits
+//! or [`HOLD`] has passed. So under load a batch costs its statements and its fsync, and the
 //! hand-offs are paid once per [`HOLD`].
 //!
 //! Anything that fails before a COMMIT is rolled back, and that batch is left for sqlx,
@@ -49,36 +49,9 @@ pub(super) async fn commit_while_waiting(
     let runtime = tokio::runtime::Handle::current();
     let queue = Queue::clone(queue);
     let committing = tokio::task::spawn_blocking(move || {
-        let mut handle = match runtime.block_on(connection.lock_handle()) {
-            Ok(handle) => handle,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not lock the writer's handle; committing through sqlx");
-                return batch;
-            }
-        };
-        // SAFETY: while `handle` lives, sqlx makes no call on this connection; the
-        // rusqlite `Connection` does not close it, finalises its statements when dropped,
-        // and is dropped before `handle`.
-        let conn = unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) };
-        let mut conn = match conn {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not use the writer's handle; committing through sqlx");
-                return batch;
-            }
-        };
-        commit_until_idle(&mut conn, &mut queue.blocking_lock(), &mut batch);
-        // sqlx believes no transaction is open on this connection. rusqlite rolls back
-        // whatever it leaves open, but ignores a failure to; a connection handed back in
-        // the middle of a transaction would take sqlx's next writes into it, and they
-        // would be answered but never committed. Such a connection is closed instead.
-        let in_transaction = !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err();
-        drop(conn);
-        drop(handle);
-        if in_transaction {
-            tracing::error!("the writer connection is stuck in a transaction; closing it");
-            connection.close_on_drop();
-        }
+        sqlite_readers::with_handle(&runtime, &mut connection, |conn| {
+            commit_until_idle(conn, &mut queue.blocking_lock(), &mut batch);
+        });
         batch
     });
     committing.await.unwrap_or_else(|e| {
