@@ -11,9 +11,10 @@
 //! [`HOLD`] has passed.
 //!
 //! Anything that fails before a COMMIT is rolled back, and that batch is left for sqlx,
-//! which gives every failure its usual meaning (a broken constraint retried post by post,
-//! an outage). A failed COMMIT fails its batch: whether it reached the disk is not known,
-//! so none of its posts is acknowledged (see the parent module).
+//! which gives every failure its usual meaning (a broken constraint retried post by post).
+//! A failed COMMIT fails its batch: whether it reached the disk is not known, so none of
+//! its posts is acknowledged (see the parent module). So does an outage at BEGIN (the file
+//! locked past the busy timeout), which sqlx would only wait out again: 503 at once.
 
 use std::time::{Duration, Instant};
 
@@ -94,7 +95,7 @@ fn store_until_idle(
                 }
                 Err(e) => {
                     tracing::error!(error = %e, posts = stored, "storing posts failed");
-                    let e = commit_failed(&e);
+                    let e = failed(&e);
                     for job in batch.drain(..) {
                         let _ = job.reply.send(Err(e.clone()));
                     }
@@ -114,14 +115,17 @@ fn store_until_idle(
 }
 
 /// The batch in one IMMEDIATE transaction, a prepared one-row INSERT per post: what sqlx
-/// stores with its one multi-row INSERT, row for row. The outer error is a failed COMMIT
-/// (final); the inner one was rolled back.
+/// stores with its one multi-row INSERT, row for row. The outer error is final (an outage
+/// at BEGIN, or the COMMIT failed); the inner one was rolled back.
 fn commit(
     conn: &mut rusqlite::Connection,
     batch: &[Job],
 ) -> rusqlite::Result<rusqlite::Result<()>> {
     let txn = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(txn) => txn,
+        // The file locked past the busy timeout (another process writing), or unreadable:
+        // sqlx would wait as long again for the same answer. The batch fails now (503).
+        Err(e) if db_outage::is_outage(&e) => return Err(e),
         Err(e) => return Ok(Err(e)),
     };
     if let Err(e) = insert(&txn, batch) {
@@ -151,16 +155,40 @@ fn insert(txn: &rusqlite::Transaction<'_>, batch: &[Job]) -> rusqlite::Result<()
     Ok(())
 }
 
-/// A failed COMMIT as sea-orm would report it: an outage (503) when SQLite says the file is
-/// out of reach, else a failure of the statement (500).
-fn commit_failed(e: &rusqlite::Error) -> DbErr {
-    let message = format!("COMMIT of a batch of posts failed: {e}");
-    match e {
-        rusqlite::Error::SqliteFailure(failure, _)
-            if db_outage::is_outage_sqlite_code(failure.extended_code) =>
-        {
-            DbErr::Conn(RuntimeErr::Internal(message))
-        }
-        _ => DbErr::Exec(RuntimeErr::Internal(message)),
+/// A final failure of [`commit`] as sea-orm would report it: an outage (503) when SQLite
+/// says the file is out of reach, else a failure of the statement (500).
+fn failed(e: &rusqlite::Error) -> DbErr {
+    let message = format!("storing a batch of posts failed: {e}");
+    if db_outage::is_outage(e) {
+        DbErr::Conn(RuntimeErr::Internal(message))
+    } else {
+        DbErr::Exec(RuntimeErr::Internal(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_locked_past_the_busy_timeout_fails_the_batch_at_begin_as_an_outage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // Another writer (say, a second server on the same file) holds the write lock.
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (x);
+                 BEGIN IMMEDIATE; INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+
+        let outcome = commit(&mut conn, &[]);
+
+        // Final (503), not left for sqlx to wait out the same lock again.
+        let error = outcome.expect_err("an outage at BEGIN fails the batch");
+        assert!(db_outage::is_outage(&failed(&error)), "{error}");
     }
 }

@@ -7,7 +7,7 @@
 //! which commits (and fsyncs) once for all of them. Nothing is answered before that
 //! commit, so a 201 still means the post is on disk; under light load each post commits
 //! alone, as soon as it arrives, exactly as before. The refresh-token rotations of the
-//! auth server are committed the same way (`auth-server/src/tokens/rotation.rs`).
+//! auth server are committed the same way (`auth-server/src/tokens/rotation/`).
 //!
 //! A batch that breaks a constraint (a duplicate id: not expected with UUID v7, but not
 //! ruled out by anything but chance) is retried post by post, so that only the culprit
@@ -18,8 +18,8 @@
 //!
 //! On SQLite the batches are committed on the writer connection's own handle while posts
 //! keep coming ([`handle`]); sqlx commits them on PostgreSQL, and on SQLite whatever the
-//! handle rolled back (a broken constraint, an outage), so each failure keeps the meaning
-//! described here.
+//! handle rolled back (a broken constraint), so each failure keeps the meaning described
+//! here.
 
 mod handle;
 
