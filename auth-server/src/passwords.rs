@@ -53,7 +53,7 @@ impl PasswordHasher {
     }
 
     /// Hashes a new password into a PHC string with a random salt.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
         let params = self.params.clone();
         self.workers
@@ -63,7 +63,7 @@ impl PasswordHasher {
 
     /// Whether `password` matches `stored`; with no stored hash (unknown user) it verifies
     /// against the dummy hash and answers false, taking the same time.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<bool> {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());

@@ -83,7 +83,7 @@ pub enum SignUpError {
 }
 
 /// Stores a new user with an Argon2id hash of the password.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn sign_up(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
@@ -118,7 +118,7 @@ pub async fn find(db: &DatabaseConnection, id: &str) -> anyhow::Result<Option<us
 
 /// Checks an e-mail and password. Unknown users and wrong passwords take the same time
 /// and give the same `None`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(
     db: &DatabaseConnection,
     readers: Option<&Readers>,
@@ -200,7 +200,7 @@ pub enum CredentialError {
 /// The one sign-in path of the password grant and the sign-in page: the throttle (account
 /// and address counters, one check at a time per account), the Argon2id check (a dummy hash
 /// for unknown users, so timing tells nothing), and the counting of the outcome.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn verify_credentials(
     state: &AppState,
     username: &str,

@@ -250,7 +250,7 @@ fn hash_secret(secret: &[u8]) -> String {
 }
 
 /// Authenticates the client of a token, revocation or introspection request.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(
     db: &DatabaseConnection,
     readers: Option<&Readers>,

@@ -124,7 +124,7 @@ impl AccessTokenIssuer {
     }
 
     /// Issues a token for `sub`, on behalf of `client_id`, with `scope`.
-    #[tracing::instrument(skip_all, fields(client_id = client_id))]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn issue(
         &self,
         sub: &str,

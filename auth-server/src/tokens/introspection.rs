@@ -49,7 +49,7 @@ fn refresh_first(hint: Option<&str>) -> bool {
 }
 
 /// Introspects any token this server issued.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn introspect(
     state: &AppState,
     token: &str,
