@@ -9,7 +9,8 @@
 # Runs `ONLY=$1 bench/load.sh` with the servers of BENCH_BIN_DIR (DURATION, default 12),
 # waits until requests to route $2 flow, then reads `perf stat -e task-clock,context-switches`
 # of the auth server for WINDOW seconds (default 5) and the route's request count from its
-# /metrics before and after. Needs perf; alternate the builds and repeat.
+# /metrics before and after. Needs perf; alternate the builds and repeat. EVENTS adds perf
+# events counted per request too, e.g. EVENTS=syscalls:sys_enter_pwrite64,syscalls:sys_enter_fsync.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,10 +59,12 @@ for _ in $(seq 1 120); do
 done
 sleep 1
 first=$(requests)
-perf stat -x, -e task-clock,context-switches -p "$PID" -- sleep "$WINDOW" 2>"$OUT/stat"
+perf stat -x, -e "task-clock,context-switches${EVENTS:+,$EVENTS}" -p "$PID" -- sleep "$WINDOW" 2>"$OUT/stat"
 last=$(requests)
 n=$((last - first))
 [ "$n" -gt 0 ] || { echo "no requests to $ROUTE in the window" >&2; exit 1; }
-awk -F, -v n="$n" -v w="$WINDOW" '{ v[$3] = $1 } END {
-  printf "%d requests in %d s (%.0f/s): %.1f us of server CPU and %.2f context switches per request\n",
-    n, w, n / w, v["task-clock"] * 1000 / n, v["context-switches"] / n }' "$OUT/stat"
+awk -F, -v n="$n" -v w="$WINDOW" '{ v[$3] = $1; order[NR] = $3 } END {
+  printf "%d requests in %d s (%.0f/s): %.1f us of server CPU and %.2f context switches per request",
+    n, w, n / w, v["task-clock"] * 1000 / n, v["context-switches"] / n
+  for (i = 3; i <= NR; i++) printf "; %.2f %s", v[order[i]] / n, order[i]
+  printf "\n" }' "$OUT/stat"

@@ -146,7 +146,10 @@ impl AccessTokenIssuer {
             exp: now + self.ttl.as_secs() as i64,
             iat: now,
             nbf: now,
-            jti: Uuid::new_v4().to_string(),
+            // Time-ordered (UUIDv7, 74 random bits): the `jti`s recorded under a login
+            // (and revoked ones) go to the end of their index instead of to a random page
+            // of it, one page fewer written per rotation. The time it shows is `iat`.
+            jti: Uuid::now_v7().to_string(),
             client_id: client_id.to_owned(),
             scope: scope.to_string(),
         }
