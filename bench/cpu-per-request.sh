@@ -37,7 +37,7 @@ LOAD_PID=$!
 # key) and the port it listens on.
 PID= PORT=
 find_server() {
-  PID=$(pgrep -f "^$BIN_DIR/auth-server" | tail -1 || true)
+  PID=$(pgrep -xf "$BIN_DIR/auth-server( .*)?" | tail -1 || true)
   PORT=
   [ -n "$PID" ] && PORT=$(ss -ltnp | awk -v p="pid=$PID," 'index($0, p) { sub(/.*:/, "", $4); print $4; exit }')
   return 0
@@ -59,7 +59,8 @@ for _ in $(seq 1 120); do
 done
 sleep 1
 first=$(requests)
-perf stat -x, -e "task-clock,context-switches${EVENTS:+,$EVENTS}" -p "$PID" -- sleep "$WINDOW" 2>"$OUT/stat"
+perf stat -x, -e "task-clock,context-switches${EVENTS:+,$EVENTS}" -p "$PID" -- sleep "$WINDOW" 2>"$OUT/stat" ||
+  { echo "perf stat failed:" >&2; cat "$OUT/stat" >&2; exit 1; }
 last=$(requests)
 n=$((last - first))
 [ "$n" -gt 0 ] || { echo "no requests to $ROUTE in the window" >&2; exit 1; }
