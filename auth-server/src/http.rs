@@ -97,7 +97,8 @@ fn render(err: poem::Error, oauth: bool) -> Response {
 
 /// Refuses request headers over the limit with 431, request bodies over the limit with
 /// 413 whether or not `Content-Length` was sent (the body is read up to the limit and no
-/// further), and bodies that take longer than the timeout to arrive with 408.
+/// further), and bodies that take longer than the timeout to arrive with 408: in
+/// problem+json, or as `page` renders them for the routes it answers for.
 pub struct RequestLimits {
     /// Largest body in bytes.
     pub max: usize,
@@ -105,7 +106,12 @@ pub struct RequestLimits {
     pub max_headers: usize,
     /// Longest time to receive the body.
     pub timeout: std::time::Duration,
+    /// The refusal of a request for a page, or `None` where problem+json is the answer.
+    pub page: Refusal,
 }
+
+/// Renders a refusal of `RequestLimits` (status and detail) for one request.
+pub type Refusal = fn(&Request, StatusCode, &str) -> Option<Response>;
 
 impl<E: Endpoint> Middleware<E> for RequestLimits {
     type Output = RequestLimitsEndpoint<E>;
@@ -116,6 +122,7 @@ impl<E: Endpoint> Middleware<E> for RequestLimits {
             max: self.max,
             max_headers: self.max_headers,
             timeout: self.timeout,
+            page: self.page,
         }
     }
 }
@@ -126,30 +133,33 @@ pub struct RequestLimitsEndpoint<E> {
     max: usize,
     max_headers: usize,
     timeout: std::time::Duration,
+    page: Refusal,
 }
 
 impl<E: Endpoint> Endpoint for RequestLimitsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Response> {
+        let refuse = |req: &Request, status, detail: String| {
+            (self.page)(req, status, &detail)
+                .unwrap_or_else(|| ProblemJson(Problem::new(status, detail)).into_response())
+        };
         let header_bytes: usize = req
             .headers()
             .iter()
             .map(|(name, value)| name.as_str().len() + value.len())
             .sum();
         if header_bytes > self.max_headers {
-            return Ok(ProblemJson(Problem::new(
+            let detail = format!("the request headers exceed {} bytes", self.max_headers);
+            return Ok(refuse(
+                &req,
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                format!("the request headers exceed {} bytes", self.max_headers),
-            ))
-            .into_response());
+                detail,
+            ));
         }
-        let too_large = || {
-            ProblemJson(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body exceeds {} bytes", self.max),
-            ))
-            .into_response()
+        let too_large = |req: &Request| {
+            let detail = format!("the request body exceeds {} bytes", self.max);
+            refuse(req, StatusCode::PAYLOAD_TOO_LARGE, detail)
         };
         let declared = req
             .headers()
@@ -157,25 +167,19 @@ impl<E: Endpoint> Endpoint for RequestLimitsEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.max as u64) {
-            return Ok(too_large());
+            return Ok(too_large(&req));
         }
         let body = req.take_body();
         match tokio::time::timeout(self.timeout, read_limited(body, self.max)).await {
             Ok(Ok(Some(bytes))) => req.set_body(bytes),
-            Ok(Ok(None)) => return Ok(too_large()),
+            Ok(Ok(None)) => return Ok(too_large(&req)),
             Err(_) => {
-                return Ok(ProblemJson(Problem::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the request body did not arrive in time".to_owned(),
-                ))
-                .into_response());
+                let detail = "the request body did not arrive in time".to_owned();
+                return Ok(refuse(&req, StatusCode::REQUEST_TIMEOUT, detail));
             }
             Ok(Err(_)) => {
-                return Ok(ProblemJson(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "the request body could not be read".to_owned(),
-                ))
-                .into_response());
+                let detail = "the request body could not be read".to_owned();
+                return Ok(refuse(&req, StatusCode::BAD_REQUEST, detail));
             }
         }
         self.inner.call(req).await.map(IntoResponse::into_response)

@@ -159,6 +159,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
             max: settings.max_body_bytes,
             max_headers: settings.max_header_bytes,
             timeout: settings.request_timeout,
+            page: crate::web::refusal,
         })
         .with(Observe(state.metrics.clone()))
         .data(state)

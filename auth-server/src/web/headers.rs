@@ -42,26 +42,31 @@ impl<E: Endpoint> Endpoint for PageHeadersEndpoint<E> {
             Ok(resp) => resp.into_response(),
             Err(err) => err.into_response(),
         };
-        let targets = resp
-            .extensions()
-            .get::<FormTargets>()
-            .cloned()
-            .unwrap_or_default();
-        let csp = policy(&targets.0);
-        let headers = resp.headers_mut();
-        let mut set = |name, value: &str| {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(name, value);
-            }
-        };
-        set(header::CACHE_CONTROL, "no-store");
-        set(header::PRAGMA, "no-cache");
-        set(header::CONTENT_SECURITY_POLICY, &csp);
-        set(header::X_FRAME_OPTIONS, "DENY");
-        set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-        set(header::REFERRER_POLICY, "no-referrer");
+        add(&mut resp);
         Ok(resp)
     }
+}
+
+/// Adds the security headers to `resp`, a page or a redirect of the browser side.
+pub fn add(resp: &mut Response) {
+    let targets = resp
+        .extensions()
+        .get::<FormTargets>()
+        .cloned()
+        .unwrap_or_default();
+    let csp = policy(&targets.0);
+    let headers = resp.headers_mut();
+    let mut set = |name, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(header::CACHE_CONTROL, "no-store");
+    set(header::PRAGMA, "no-cache");
+    set(header::CONTENT_SECURITY_POLICY, &csp);
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "no-referrer");
 }
 
 /// The page's CSP, with `extra` (origins, or `scheme:` for private-use schemes) allowed as

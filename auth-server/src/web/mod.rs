@@ -63,6 +63,40 @@ pub fn mount(route: Route) -> Route {
         .at("/assets/auth.css", get(stylesheet))
 }
 
+/// The paths of the pages [`mount`] adds.
+const PAGES: [&str; 5] = [
+    "/oauth/authorize",
+    "/login",
+    "/signup",
+    "/consent",
+    "/oauth/logout",
+];
+
+/// The answer to a request for a page that the request limits refuse (a form over the
+/// body limit, headers over theirs, a body that did not arrive in time): a page with the
+/// same status, since a browser shows it to the person who sent the form. `None` for any
+/// other path, whose refusal is the API's problem+json.
+pub fn refusal(req: &Request, status: StatusCode, detail: &str) -> Option<Response> {
+    if !PAGES.contains(&req.uri().path()) {
+        return None;
+    }
+    let state = req.data::<AppState>()?;
+    let heading = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "Form too large",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "Request headers too large",
+        StatusCode::REQUEST_TIMEOUT => "Form not received in time",
+        _ => "Request refused",
+    };
+    // The API's detail ("the request body exceeds … bytes") as a sentence.
+    let mut chars = detail.chars();
+    let first = chars.next().map(|c| c.to_uppercase().to_string());
+    let detail = format!("{}{}.", first.unwrap_or_default(), chars.as_str());
+    let paragraphs = [detail.as_str(), "Go back and try again."];
+    let mut page = pages::message(&state.settings, status, heading, &paragraphs, None);
+    headers::add(&mut page);
+    Some(page)
+}
+
 const STYLESHEET: &str = include_str!("assets/auth.css");
 
 /// The pages' one stylesheet.

@@ -753,3 +753,65 @@ async fn a_login_form_posted_twice_at_once_leaves_the_browser_with_the_codes_ses
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     assert!(sessions[0].ended_at.is_none());
 }
+
+#[tokio::test]
+async fn a_page_refused_by_the_request_limits_is_a_page() {
+    let app = spawn_app().await;
+    let oversized = format!("username=a%40example.com&password={}", "x".repeat(70_000));
+    for path in [
+        "/oauth/authorize",
+        "/login",
+        "/signup",
+        "/consent",
+        "/oauth/logout",
+    ] {
+        let resp = app
+            .http
+            .post(format!("{}{path}", app.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(oversized.clone())
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        let page = resp.text().await.unwrap();
+        assert!(
+            page.contains("The request body exceeds 65536 bytes."),
+            "{path}"
+        );
+    }
+
+    // Headers over their limit, on a page: a page too.
+    let resp = app
+        .http
+        .get(format!("{}/login", app.address))
+        .header("x-padding", "p".repeat(20_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("request headers exceed")
+    );
+
+    // The API keeps its problem+json.
+    let resp = app
+        .http
+        .post(format!("{}/users", app.address))
+        .header("content-type", "application/json")
+        .body(oversized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+}
