@@ -7,7 +7,8 @@
 //! writer connection from its pool and, on one thread of the blocking pool, lends its
 //! handle to rusqlite (`sqlite_readers::with_handle`: sqlx's thread waits meanwhile), which
 //! commits the batch it has and then every batch that arrived meanwhile, until none waits
-//! or [`HOLD`] has passed. So under load a batch costs its statements and its fsync, and the
+//! or [`HOLD`] has passed; jobs that arrive while a batch's statements run join that batch
+//! before its COMMIT. So under load a batch costs its statements and its fsync, and the
 //! hand-offs are paid once per [`HOLD`].
 //!
 //! Anything that fails before a COMMIT is rolled back, and that batch is left for sqlx,
@@ -73,7 +74,7 @@ fn commit_until_idle(
     loop {
         drop_abandoned(batch);
         if !batch.is_empty() {
-            match commit(conn, batch) {
+            match commit(conn, batch, queue) {
                 Ok(Ok(outcomes)) => answer(batch, outcomes),
                 Ok(Err(e)) => {
                     // Rolled back: nothing of the batch is stored.
@@ -88,14 +89,21 @@ fn commit_until_idle(
         if !std::mem::take(&mut first) && Instant::now() >= until {
             return;
         }
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        take_waiting(queue, batch);
         if batch.is_empty() {
             return;
+        }
+    }
+}
+
+/// Moves the jobs waiting in `queue` to `batch`, up to [`MAX_BATCH`], leaving out those
+/// whose requester went away.
+fn take_waiting(queue: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) if job.reply.is_closed() => {}
+            Ok(job) => batch.push(job),
+            Err(_) => break,
         }
     }
 }
@@ -104,12 +112,14 @@ fn commit_until_idle(
 /// another way.
 type RolledBack = anyhow::Error;
 
-/// What the sqlx path (`through_sqlx::commit`) stores, in one IMMEDIATE transaction.
+/// What the sqlx path (`through_sqlx::commit`) stores, in one IMMEDIATE transaction, for
+/// `batch` and the jobs that join it from `queue` before the COMMIT (added to `batch`).
 /// The outer error is final (an outage at BEGIN, or the COMMIT failed); the inner one was
 /// rolled back.
-fn commit(
+pub(super) fn commit(
     conn: &mut rusqlite::Connection,
-    batch: &[Job],
+    batch: &mut Vec<Job>,
+    queue: &mut mpsc::Receiver<Job>,
 ) -> anyhow::Result<Result<Vec<bool>, RolledBack>> {
     let txn = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(txn) => txn,
@@ -118,11 +128,24 @@ fn commit(
         Err(e) if db_outage::is_outage(&e) => return Err(e.into()),
         Err(e) => return Ok(Err(e.into())),
     };
-    let outcomes = match write(&txn, batch) {
+    let mut outcomes = match write(&txn, batch) {
         Ok(outcomes) => outcomes,
         // Dropping `txn` rolls the batch back.
         Err(e) => return Ok(Err(e.into())),
     };
+    // Jobs that arrived while the statements ran join this COMMIT rather than wait for
+    // the next: one fsync fewer for them, and their answer comes sooner.
+    loop {
+        let start = batch.len();
+        take_waiting(queue, batch);
+        if batch.len() == start {
+            break;
+        }
+        match write(&txn, &batch[start..]) {
+            Ok(more) => outcomes.extend(more),
+            Err(e) => return Ok(Err(e.into())),
+        }
+    }
     // A failed COMMIT is rolled back too when `txn` drops, if SQLite left it open; but
     // whether the batch reached the disk is not known: it fails (see the parent module).
     txn.commit()?;
@@ -244,7 +267,8 @@ mod tests {
         let mut conn = rusqlite::Connection::open(&path).unwrap();
         conn.busy_timeout(Duration::ZERO).unwrap();
 
-        let outcome = commit(&mut conn, &[]);
+        let (_jobs, mut queue) = mpsc::channel(1);
+        let outcome = commit(&mut conn, &mut Vec::new(), &mut queue);
 
         // Final (503), not left for sqlx to wait out the same lock again.
         let error = outcome.expect_err("an outage at BEGIN fails the batch");

@@ -312,6 +312,50 @@ async fn rotations_that_wait_while_the_handle_is_held_are_committed_in_the_same_
 }
 
 #[tokio::test]
+async fn rotations_that_arrive_while_a_batch_is_written_join_its_commit() {
+    let (_dir, db, _issuer) = setup().await;
+    let (mut rotations, mut successors) = (Vec::new(), Vec::new());
+    for i in 0..4 {
+        let (family, token) = login(&db).await;
+        let (job, answer) = waited_for(token.hash(), &family, &format!("jti-{i}"));
+        successors.push(successor(&job));
+        rotations.push((job, answer));
+    }
+    let (family, abandoned_token) = login(&db).await;
+    let (abandoned, gone) = waited_for(abandoned_token.hash(), &family, "jti-gone");
+    drop(gone);
+    let (first, _first_answer) = rotations.remove(0);
+    let (jobs, mut queue) = mpsc::channel(MAX_BATCH);
+    // Their requesters are still waiting: the answers stay open.
+    let mut still_waiting = Vec::new();
+    for (job, answer) in rotations {
+        jobs.send(job).await.unwrap();
+        still_waiting.push(answer);
+    }
+    jobs.send(abandoned).await.unwrap();
+    let mut connection = db.get_sqlite_connection_pool().acquire().await.unwrap();
+    let runtime = tokio::runtime::Handle::current();
+
+    let (batch, outcomes) = tokio::task::spawn_blocking(move || {
+        let mut batch = vec![first];
+        let outcomes = sqlite_readers::with_handle(&runtime, &mut connection, |conn| {
+            handle::commit(conn, &mut batch, &mut queue)
+        });
+        (batch, outcomes.unwrap().unwrap().unwrap())
+    })
+    .await
+    .unwrap();
+
+    // One transaction for the four rotations; the one whose requester left is not in it.
+    assert_eq!(batch.len(), 4);
+    assert_eq!(outcomes, [true; 4]);
+    for stored in successors {
+        assert_eq!(unused(&db, stored).await, Some(true));
+    }
+    assert_eq!(unused(&db, abandoned_token.hash()).await, Some(true));
+}
+
+#[tokio::test]
 async fn within_one_batch_the_first_use_of_a_token_wins() {
     let (_dir, db, _issuer) = setup().await;
     let (family, token) = login(&db).await;
