@@ -10,10 +10,14 @@
 //! - No `Cross-Origin-Opener-Policy`: Swagger UI's sign-in popup needs `window.opener`
 //!   when it lands back on its receiver page.
 
+use std::sync::Arc;
+
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
     http::{HeaderValue, header},
 };
+
+use crate::state::AppState;
 
 /// Extra `form-action` sources of one response (the origin of the client a form's answer
 /// redirects to), set by the handler as a response extension.
@@ -38,9 +42,15 @@ impl<E: Endpoint> Endpoint for PageHeadersEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Response> {
-        let mut resp = match self.0.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => err.into_response(),
+        let settings = req
+            .data::<AppState>()
+            .map(|state| Arc::clone(&state.settings));
+        let mut resp = match (self.0.call(req).await, settings) {
+            (Ok(resp), _) => resp.into_response(),
+            // The route's own refusal (a method no page takes): a page too, not poem's
+            // plain text.
+            (Err(err), Some(settings)) => super::refused(&settings, err.status(), &err.to_string()),
+            (Err(err), None) => err.into_response(),
         };
         add(&mut resp);
         Ok(resp)

@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     authorization::{self, Pending},
+    config::Settings,
     digest::{is_token, random_token, sha256_hex},
     sessions::{self, BrowserSession},
     state::AppState,
@@ -81,20 +82,38 @@ pub fn refusal(req: &Request, status: StatusCode, detail: &str) -> Option<Respon
         return None;
     }
     let state = req.data::<AppState>()?;
+    let mut page = refused(&state.settings, status, detail);
+    headers::add(&mut page);
+    Some(page)
+}
+
+/// A page saying why a request was refused with `status`; `detail` is the API's wording
+/// ("the request body exceeds … bytes").
+fn refused(settings: &Settings, status: StatusCode, detail: &str) -> Response {
     let heading = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "Form too large",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "Request headers too large",
         StatusCode::REQUEST_TIMEOUT => "Form not received in time",
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
         _ => "Request refused",
     };
-    // The API's detail ("the request body exceeds … bytes") as a sentence.
+    let detail = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "this page takes GET and POST only",
+        _ => detail,
+    };
     let mut chars = detail.chars();
     let first = chars.next().map(|c| c.to_uppercase().to_string());
     let detail = format!("{}{}.", first.unwrap_or_default(), chars.as_str());
     let paragraphs = [detail.as_str(), "Go back and try again."];
-    let mut page = pages::message(&state.settings, status, heading, &paragraphs, None);
-    headers::add(&mut page);
-    Some(page)
+    let mut page = pages::message(settings, status, heading, &paragraphs, None);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        // RFC 9110 §15.5.6; every page takes these (see `mount`).
+        page.headers_mut().insert(
+            header::ALLOW,
+            header::HeaderValue::from_static("GET, HEAD, POST"),
+        );
+    }
+    page
 }
 
 const STYLESHEET: &str = include_str!("assets/auth.css");

@@ -815,3 +815,39 @@ async fn a_page_refused_by_the_request_limits_is_a_page() {
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn a_method_no_page_takes_is_refused_with_a_page_that_says_which_it_takes() {
+    let app = spawn_app().await;
+    for path in [
+        "/oauth/authorize",
+        "/login",
+        "/signup",
+        "/consent",
+        "/oauth/logout",
+    ] {
+        for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
+            let resp = app
+                .http
+                .request(method.clone(), format!("{}{path}", app.address))
+                .send()
+                .await
+                .unwrap();
+
+            assert_eq!(
+                resp.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
+            assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+            let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            let page = resp.text().await.unwrap();
+            assert!(
+                page.contains("This page takes GET and POST only."),
+                "{path}"
+            );
+        }
+    }
+}
