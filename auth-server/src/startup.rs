@@ -132,6 +132,10 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     let settings = state.settings.clone();
     let service = api::service(settings.issuer_str());
     let spec = service.spec_endpoint();
+    // Pages list their methods themselves (`web::headers`); Swagger UI and the document
+    // answer every method.
+    let allow = poem_edge::AllowHeader::from_openapi(&service.spec())
+        .route("/assets/auth.css", &[poem::http::Method::GET]);
     let docs = service.swagger_ui();
     // This server's own Swagger UI posts to /oauth/token from this server's origin, and
     // browsers send `Origin` on same-origin POSTs too: never refuse that as cross-origin.
@@ -155,6 +159,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     crate::web::mount(Route::new())
         .nest("/", api_routes)
         .with(ErrorFormat)
+        .with(allow)
         .with(crate::http::RequestLimits {
             max: settings.max_body_bytes,
             max_headers: settings.max_header_bytes,

@@ -5,8 +5,10 @@
 
 #![warn(missing_docs)]
 
+pub mod allow;
 pub mod listener;
 pub mod text;
 
+pub use allow::AllowHeader;
 pub use listener::{HeaderTimeoutAcceptor, HeaderTimeoutIo};
 pub use text::Text;

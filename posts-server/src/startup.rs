@@ -98,6 +98,8 @@ impl Application {
             .data(state.clone())
             .with(HttpMetrics::new(state.metrics.clone()))
             .with(ProblemDetails)
+            // The documents and Swagger UI answer every method; the rest is the document's.
+            .with(poem_edge::AllowHeader::from_openapi(docs.spec()))
             .with(RequestLog)
             .boxed();
 

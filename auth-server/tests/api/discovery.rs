@@ -111,3 +111,52 @@ async fn the_advertised_endpoints_exist() {
         assert!(resp.status().is_client_error(), "{key}");
     }
 }
+
+/// RFC 9110 §15.5.6: a 405 lists the methods its resource takes, here those of the OpenAPI
+/// document (and HEAD with GET).
+#[tokio::test]
+async fn every_405_lists_the_methods_the_document_gives_its_path() {
+    let app = spawn_app().await;
+    let document: Value = app.get("/openapi.json").await.json().await.unwrap();
+
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let mut documented: Vec<String> = operations
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "parameters")
+            .map(|k| k.to_uppercase())
+            .collect();
+        if documented.iter().any(|m| m == "GET") {
+            documented.push("HEAD".into());
+        }
+        let other = if documented.iter().any(|m| m == "PUT") {
+            reqwest::Method::DELETE
+        } else {
+            reqwest::Method::PUT
+        };
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+
+        let resp = app
+            .http
+            .request(other.clone(), format!("{}{concrete}", app.address))
+            .send()
+            .await
+            .unwrap();
+
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{other} {path}"
+        );
+        let allow = resp.headers()["allow"].to_str().unwrap();
+        let mut listed: Vec<String> = allow.split(", ").map(str::to_owned).collect();
+        listed.sort();
+        documented.sort();
+        assert_eq!(listed, documented, "{path}");
+    }
+}

@@ -232,3 +232,33 @@ async fn a_token_whose_subject_cannot_be_an_author_is_invalid() {
         assert!(challenge.contains("invalid_token"), "{challenge}");
     }
 }
+
+/// RFC 9110 §15.5.6: a 405 lists the methods its resource takes.
+#[tokio::test]
+async fn a_405_lists_the_methods_of_its_resource() {
+    let app = spawn_app().await;
+    let token = app.token_for("alice");
+
+    for (method, path, allow) in [
+        (reqwest::Method::PUT, "/posts", "GET, HEAD, POST"),
+        (reqwest::Method::POST, "/posts/me", "GET, HEAD"),
+        (
+            reqwest::Method::POST,
+            "/posts/1",
+            "GET, HEAD, PATCH, DELETE",
+        ),
+        (reqwest::Method::DELETE, "/healthz", "GET, HEAD"),
+    ] {
+        let response = app
+            .request(method.clone(), path, Some(&token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    }
+}
