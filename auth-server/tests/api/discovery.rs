@@ -141,12 +141,8 @@ async fn every_405_lists_the_methods_the_document_gives_its_path() {
             .collect::<Vec<_>>()
             .join("/");
 
-        let resp = app
-            .http
-            .request(other.clone(), format!("{}{concrete}", app.address))
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}{concrete}", app.address);
+        let resp = app.http.request(other.clone(), url).send().await.unwrap();
 
         assert_eq!(
             resp.status(),

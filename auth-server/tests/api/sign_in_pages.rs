@@ -754,17 +754,33 @@ async fn a_login_form_posted_twice_at_once_leaves_the_browser_with_the_codes_ses
     assert!(sessions[0].ended_at.is_none());
 }
 
+/// The browser side's pages.
+const PAGES: [&str; 5] = [
+    "/oauth/authorize",
+    "/login",
+    "/signup",
+    "/consent",
+    "/oauth/logout",
+];
+
+/// The text of `resp`, once checked to be a page with the pages' headers.
+async fn page_of(resp: reqwest::Response, what: &str) -> String {
+    let headers = resp.headers();
+    assert_eq!(
+        headers["content-type"], "text/html; charset=utf-8",
+        "{what}"
+    );
+    assert_eq!(headers["cache-control"], "no-store", "{what}");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    resp.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_page_refused_by_the_request_limits_is_a_page() {
     let app = spawn_app().await;
     let oversized = format!("username=a%40example.com&password={}", "x".repeat(70_000));
-    for path in [
-        "/oauth/authorize",
-        "/login",
-        "/signup",
-        "/consent",
-        "/oauth/logout",
-    ] {
+    for path in PAGES {
         let resp = app
             .http
             .post(format!("{}{path}", app.address))
@@ -775,11 +791,7 @@ async fn a_page_refused_by_the_request_limits_is_a_page() {
             .unwrap();
 
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
-        assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
-        assert_eq!(resp.headers()["cache-control"], "no-store");
-        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-        let page = resp.text().await.unwrap();
+        let page = page_of(resp, path).await;
         assert!(
             page.contains("The request body exceeds 65536 bytes."),
             "{path}"
@@ -795,11 +807,9 @@ async fn a_page_refused_by_the_request_limits_is_a_page() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
     assert!(
-        resp.text()
+        page_of(resp, "/login")
             .await
-            .unwrap()
             .contains("request headers exceed")
     );
 
@@ -819,34 +829,18 @@ async fn a_page_refused_by_the_request_limits_is_a_page() {
 #[tokio::test]
 async fn a_method_no_page_takes_is_refused_with_a_page_that_says_which_it_takes() {
     let app = spawn_app().await;
-    for path in [
-        "/oauth/authorize",
-        "/login",
-        "/signup",
-        "/consent",
-        "/oauth/logout",
-    ] {
+    for path in PAGES {
         for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
-            let resp = app
-                .http
-                .request(method.clone(), format!("{}{path}", app.address))
-                .send()
-                .await
-                .unwrap();
+            let url = format!("{}{path}", app.address);
+            let resp = app.http.request(method.clone(), url).send().await.unwrap();
 
-            assert_eq!(
-                resp.status(),
-                StatusCode::METHOD_NOT_ALLOWED,
-                "{method} {path}"
-            );
-            assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
-            assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
-            let csp = resp.headers()["content-security-policy"].to_str().unwrap();
-            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
-            let page = resp.text().await.unwrap();
+            let what = format!("{method} {path}");
+            assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{what}");
+            assert_eq!(resp.headers()["allow"], "GET, HEAD, POST", "{what}");
+            let page = page_of(resp, &what).await;
             assert!(
                 page.contains("This page takes GET and POST only."),
-                "{path}"
+                "{what}"
             );
         }
     }
