@@ -49,7 +49,7 @@ impl<E: Endpoint> Endpoint for PageHeadersEndpoint<E> {
             (Ok(resp), _) => resp.into_response(),
             // The route's own refusal (a method no page takes): a page too, not poem's
             // plain text.
-            (Err(err), Some(settings)) => super::refused(&settings, err.status(), &err.to_string()),
+            (Err(err), Some(settings)) => super::refused(&settings, err),
             (Err(err), None) => err.into_response(),
         };
         add(&mut resp);

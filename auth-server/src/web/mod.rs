@@ -82,14 +82,26 @@ pub fn refusal(req: &Request, status: StatusCode, detail: &str) -> Option<Respon
         return None;
     }
     let state = req.data::<AppState>()?;
-    let mut page = refused(&state.settings, status, detail);
+    let mut page = refused_page(&state.settings, status, detail);
     headers::add(&mut page);
     Some(page)
 }
 
+/// The page of an error a page's route answered itself: in practice 405, a method no page
+/// takes. A server error's text may describe internals: it goes to the log, and the page is
+/// the pages' own error page.
+fn refused(settings: &Settings, err: poem::Error) -> Response {
+    let status = err.status();
+    if status.is_server_error() {
+        let error = anyhow::anyhow!("{err}");
+        return pages::server_error(settings, &error);
+    }
+    refused_page(settings, status, &err.to_string())
+}
+
 /// A page saying why a request was refused with `status`; `detail` is the API's wording
 /// ("the request body exceeds … bytes").
-fn refused(settings: &Settings, status: StatusCode, detail: &str) -> Response {
+fn refused_page(settings: &Settings, status: StatusCode, detail: &str) -> Response {
     let heading = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "Form too large",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "Request headers too large",
@@ -349,4 +361,30 @@ async fn body_bytes(body: poem::Body) -> Vec<u8> {
 /// A response to a failure of ours.
 fn internal(state: &AppState, e: impl Into<anyhow::Error>) -> Response {
     pages::server_error(&state.settings, &e.into()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_route_error_is_a_page_that_shows_no_server_error_text() {
+        let settings = crate::cli::Cli::try_parse_from(["auth-server"])
+            .unwrap()
+            .settings;
+
+        let not_allowed = poem::Error::from_status(StatusCode::METHOD_NOT_ALLOWED);
+        let page = refused(&settings, not_allowed);
+        assert_eq!(page.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(page.headers()[header::ALLOW], "GET, HEAD, POST");
+
+        let failed = poem::Error::from_string("pool: password=hunter2", StatusCode::BAD_GATEWAY);
+        let page = refused(&settings, failed);
+        assert_eq!(page.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(page.content_type(), Some("text/html; charset=utf-8"));
+        let text = page.into_body().into_string().await.unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 }
