@@ -191,6 +191,9 @@ pub async fn run_admin(
                 }
                 ClientsCommand::Delete { client_id } => {
                     if clients::delete(&conn, &client_id).await.map_err(fail)? {
+                        // Running servers keep client rows for up to this long after a
+                        // change: once the command has answered, none accepts the client.
+                        tokio::time::sleep(clients::CACHE_BOUND).await;
                         Ok(serde_json::Value::Null)
                     } else {
                         Err(CommandError(format!("no client `{client_id}`")))

@@ -66,6 +66,7 @@ impl Application {
         }
         let state = AppState {
             readers,
+            clients: Arc::default(),
             db: databases.reader,
             rotator: crate::tokens::rotation::Rotator::spawn(databases.writer.clone()),
             writer: databases.writer,

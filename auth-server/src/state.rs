@@ -21,6 +21,8 @@ pub struct AppState {
     /// On an SQLite file, read-only connections used on the calling thread for the
     /// hottest lookups (see `sqlite-readers`); `None` on PostgreSQL and in memory.
     pub readers: Option<sqlite_readers::Readers>,
+    /// Client rows, invalidated through the database (see `clients::ClientCache`).
+    pub clients: Arc<crate::clients::ClientCache>,
     /// The connection for writes and transactions (see [`crate::db::Databases`]).
     pub writer: DatabaseConnection,
     /// The settings the server started with.

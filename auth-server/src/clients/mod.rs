@@ -6,7 +6,7 @@
 //! [`SecretHashPolicy`]. Secrets are 256-bit random values, so a fast hash is enough and
 //! keeps client authentication cheap; comparison is constant-time.
 
-use std::fmt;
+use std::{fmt, time::Instant};
 
 use oxide_auth::primitives::{
     registrar::{
@@ -15,7 +15,7 @@ use oxide_auth::primitives::{
     },
     scope::Scope,
 };
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Statement};
 use sqlite_readers::{Readers, rusqlite};
 use subtle::ConstantTimeEq;
 
@@ -25,8 +25,11 @@ use crate::{
     error::OAuthError,
 };
 
+mod cache;
 mod registration;
 
+use cache::Lookup;
+pub use cache::{BOUND as CACHE_BOUND, ClientCache};
 pub use registration::{
     ClientInfo, CreatedClient, NewClient, RegisterError, delete, list, register,
 };
@@ -88,22 +91,66 @@ impl Client {
 pub async fn find(
     db: &DatabaseConnection,
     readers: Option<&Readers>,
+    cache: &ClientCache,
     client_id: &str,
     posts_web_redirect_uris: &[RedirectUri],
 ) -> anyhow::Result<Option<Client>> {
     if client_id.is_empty() || client_id.len() > 128 || client_id.contains('\0') {
         return Ok(None);
     }
-    let Some(row) = row(db, readers, client_id).await? else {
+    let Some(row) = row(db, readers, cache, client_id).await? else {
         return Ok(None);
     };
     Ok(Some(client_view(row, posts_web_redirect_uris)?))
 }
 
+/// The row of a client: from `cache` while the version of `clients` is fresh (see
+/// [`cache`]), else read and kept there.
+async fn row(
+    db: &DatabaseConnection,
+    readers: Option<&Readers>,
+    cache: &ClientCache,
+    client_id: &str,
+) -> Result<Option<clients::Model>, DbErr> {
+    let version = match cache.lookup(client_id, Instant::now()) {
+        Lookup::Hit(row) => return Ok(Some(row)),
+        Lookup::Miss(version) => version,
+        Lookup::Stale => {
+            // Taken before the read: a change committed during it may be unseen.
+            let read_at = Instant::now();
+            let version = cache.observe(read_version(db, readers).await?, read_at);
+            if let Lookup::Hit(row) = cache.lookup(client_id, read_at) {
+                return Ok(Some(row));
+            }
+            version
+        }
+    };
+    let found = read(db, readers, client_id).await?;
+    if let Some(row) = &found {
+        cache.keep(version, row);
+    }
+    Ok(found)
+}
+
+const VERSION: &str = "SELECT version FROM client_changes WHERE id = 1";
+
+/// The version of `clients`, which every change bumps (a trigger).
+async fn read_version(db: &DatabaseConnection, readers: Option<&Readers>) -> Result<i64, DbErr> {
+    let on_this_thread = readers
+        .and_then(|r| r.read(|c| c.prepare_cached(VERSION)?.query_row([], |row| row.get(0))));
+    if let Some(version) = on_this_thread {
+        return Ok(version);
+    }
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), VERSION))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the row of client_changes".to_owned()))?
+        .try_get::<i64>("", "version")
+}
+
 /// The row of a client: on SQLite read on this thread (every token request asks, and the
 /// hop to sqlx's connection thread cost more than the lookup: see `sqlite-readers`), else,
 /// or when that fails, through sea-orm. Both give the same row (a test holds them to it).
-async fn row(
+async fn read(
     db: &DatabaseConnection,
     readers: Option<&Readers>,
     client_id: &str,
@@ -254,6 +301,7 @@ fn hash_secret(secret: &[u8]) -> String {
 pub async fn authenticate(
     db: &DatabaseConnection,
     readers: Option<&Readers>,
+    cache: &ClientCache,
     credentials: Credentials,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let (client_id, secret, basic) = match credentials {
@@ -268,7 +316,7 @@ pub async fn authenticate(
     let row = if client_id.contains('\0') {
         None
     } else {
-        row(db, readers, &client_id).await?
+        row(db, readers, cache, &client_id).await?
     };
     let Some(row) = row else {
         tracing::debug!(%client_id, "unknown client");
@@ -369,7 +417,7 @@ mod tests {
                 .unwrap();
             let fast = readers.read(|c| read_row(c, id));
             assert_eq!(fast, Some(orm.clone()), "{id}");
-            assert_eq!(row(&db, Some(&readers), id).await.unwrap(), orm, "{id}");
+            assert_eq!(read(&db, Some(&readers), id).await.unwrap(), orm, "{id}");
         }
         assert!(
             readers
@@ -382,7 +430,81 @@ mod tests {
         // A reader that cannot open its file leaves the lookup to sea-orm.
         let absent = dir.path().join("absent.db");
         let broken = Readers::for_url(&format!("sqlite://{}", absent.display())).unwrap();
-        let web = row(&db, Some(&broken), "web").await.unwrap().unwrap();
+        let web = read(&db, Some(&broken), "web").await.unwrap().unwrap();
         assert_eq!(web.name.as_deref(), Some("The Web App"));
+    }
+
+    fn service(client_id: &str) -> NewClient {
+        NewClient {
+            client_id: client_id.into(),
+            confidential: true,
+            grant_types: vec!["client_credentials".into()],
+            scopes: "posts:read".into(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            trusted: false,
+            name: None,
+        }
+    }
+
+    // Every change of `clients`, by any connection, moves the version (the migration's
+    // triggers), read the same on both paths.
+    #[tokio::test]
+    async fn every_change_of_the_clients_moves_their_version() {
+        let (dir, db, readers) = crate::db::temporary_sqlite().await;
+        let absent = dir.path().join("absent.db");
+        let broken = Readers::for_url(&format!("sqlite://{}", absent.display())).unwrap();
+        let version = || async {
+            let fast = read_version(&db, Some(&readers)).await.unwrap();
+            assert_eq!(read_version(&db, Some(&broken)).await.unwrap(), fast);
+            fast
+        };
+        let mut seen = vec![version().await];
+        register(&db, service("svc")).await.unwrap();
+        seen.push(version().await);
+        db.execute_unprepared("UPDATE clients SET scopes = 'openid' WHERE client_id = 'svc'")
+            .await
+            .unwrap();
+        seen.push(version().await);
+        assert!(delete(&db, "svc").await.unwrap());
+        seen.push(version().await);
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    }
+
+    // A cached client outlives its deletion by at most the bound.
+    #[tokio::test]
+    async fn a_deleted_client_is_gone_from_the_cache_within_the_bound() {
+        let (_dir, db, readers) = crate::db::temporary_sqlite().await;
+        let cache = ClientCache::default();
+        register(&db, service("svc")).await.unwrap();
+        assert!(
+            row(&db, Some(&readers), &cache, "svc")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // A new client is found at once: absences are not cached.
+        register(&db, service("new")).await.unwrap();
+        assert!(
+            row(&db, Some(&readers), &cache, "new")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let deleted_at = Instant::now();
+        assert!(delete(&db, "svc").await.unwrap());
+        let still = row(&db, Some(&readers), &cache, "svc").await.unwrap();
+        assert!(
+            still.is_none() || deleted_at.elapsed() < CACHE_BOUND,
+            "served from the cache past the bound"
+        );
+        tokio::time::sleep(CACHE_BOUND).await;
+        assert_eq!(row(&db, Some(&readers), &cache, "svc").await.unwrap(), None);
+        assert!(
+            row(&db, Some(&readers), &cache, "new")
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }

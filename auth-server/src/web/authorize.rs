@@ -104,6 +104,7 @@ async fn parse(
     let client = clients::find(
         &state.db,
         state.readers.as_ref(),
+        &state.clients,
         client_id,
         &state.settings.posts_web_redirect_uris.0,
     )

@@ -85,6 +85,7 @@ pub(super) async fn next_for(
     let client = match clients::find(
         &state.db,
         state.readers.as_ref(),
+        &state.clients,
         &pending.request.client_id,
         &state.settings.posts_web_redirect_uris.0,
     )

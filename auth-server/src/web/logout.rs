@@ -129,6 +129,7 @@ async fn parse(state: &AppState, params: &Params) -> Result<LogoutRequest, Respo
             match clients::find(
                 &state.db,
                 state.readers.as_ref(),
+                &state.clients,
                 &id,
                 &state.settings.posts_web_redirect_uris.0,
             )

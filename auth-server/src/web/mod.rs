@@ -311,6 +311,7 @@ async fn client_name(state: &AppState, client_id: &str) -> Option<String> {
     crate::clients::find(
         &state.db,
         state.readers.as_ref(),
+        &state.clients,
         client_id,
         &state.settings.posts_web_redirect_uris.0,
     )

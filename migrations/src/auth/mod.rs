@@ -8,6 +8,7 @@ mod m20261128_000003_create_token_state;
 mod m20261128_000004_create_login_throttle;
 mod m20261201_000005_browser_sign_in;
 mod m20261201_000006_create_signing_keys;
+mod m20261206_000007_client_changes;
 
 /// Applies every migration of the auth database, in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_create_login_throttle::Migration),
             Box::new(m20261201_000005_browser_sign_in::Migration),
             Box::new(m20261201_000006_create_signing_keys::Migration),
+            Box::new(m20261206_000007_client_changes::Migration),
         ]
     }
 }
