@@ -6,7 +6,9 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    clients::{self, AuthenticatedClient, Client, ClientCache, Credentials},
     config::Settings,
+    error::OAuthError,
     keys::KeyStore,
     metrics::Metrics,
     passwords::PasswordHasher,
@@ -22,7 +24,7 @@ pub struct AppState {
     /// hottest lookups (see `sqlite-readers`); `None` on PostgreSQL and in memory.
     pub readers: Option<sqlite_readers::Readers>,
     /// Client rows, invalidated through the database (see `clients::ClientCache`).
-    pub clients: Arc<crate::clients::ClientCache>,
+    pub clients: Arc<ClientCache>,
     /// The connection for writes and transactions (see [`crate::db::Databases`]).
     pub writer: DatabaseConnection,
     /// The settings the server started with.
@@ -50,5 +52,26 @@ impl AppState {
             Ok(true) => Err(VerifyError::Invalid("token revoked".into())),
             Err(e) => Err(VerifyError::Unchecked(e)),
         }
+    }
+
+    /// The registered client `client_id`, as the sign-in and logout pages see it.
+    pub async fn find_client(&self, client_id: &str) -> anyhow::Result<Option<Client>> {
+        let posts_web = &self.settings.posts_web_redirect_uris.0;
+        clients::find(
+            &self.db,
+            self.readers.as_ref(),
+            &self.clients,
+            client_id,
+            posts_web,
+        )
+        .await
+    }
+
+    /// Authenticates the client of a token, revocation or introspection request.
+    pub async fn authenticate_client(
+        &self,
+        credentials: Credentials,
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        clients::authenticate(&self.db, self.readers.as_ref(), &self.clients, credentials).await
     }
 }

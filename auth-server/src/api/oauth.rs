@@ -240,13 +240,7 @@ impl OAuthApi {
                 form.client_id.as_deref(),
                 form.client_secret.as_deref(),
             )?;
-            let client = clients::authenticate(
-                &state.db,
-                state.readers.as_ref(),
-                &state.clients,
-                credentials,
-            )
-            .await?;
+            let client = state.authenticate_client(credentials).await?;
             let token = required_token(form.token.as_deref())?;
             introspection::revoke(&state, &client, token, form.token_type_hint.as_deref()).await?;
             Ok::<_, OAuthError>(())
@@ -273,13 +267,7 @@ impl OAuthApi {
                 form.client_secret.as_deref(),
             )?;
             let basic = matches!(credentials, Credentials::Presented { basic: true, .. });
-            let client = clients::authenticate(
-                &state.db,
-                state.readers.as_ref(),
-                &state.clients,
-                credentials,
-            )
-            .await?;
+            let client = state.authenticate_client(credentials).await?;
             // RFC 7662 §2.1: the endpoint needs authorization; public clients have none.
             if !client.confidential {
                 return Err(OAuthError::InvalidClient { basic });
@@ -327,13 +315,7 @@ async fn token(
             "client_id is required (or client authentication)".into(),
         ));
     }
-    let client = clients::authenticate(
-        &state.db,
-        state.readers.as_ref(),
-        &state.clients,
-        credentials,
-    )
-    .await?;
+    let client = state.authenticate_client(credentials).await?;
     if !client.may_use(grant_type) {
         return Err(OAuthError::UnauthorizedClient(format!(
             "this client may not use the {grant_type} grant"

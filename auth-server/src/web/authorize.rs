@@ -9,7 +9,7 @@ use poem::{Body, IntoResponse, Request, Response, handler, http::StatusCode, web
 use super::{browser_cookie, flow, form::Params, pages};
 use crate::{
     authorization::{self, AuthorizationRequest, Next, error_redirect, next_step},
-    clients::{self, Client},
+    clients::Client,
     domain::{CodeChallenge, Prompt, parse_max_age},
     error::OAuthError,
     state::AppState,
@@ -101,21 +101,16 @@ async fn parse(
         .one("client_id")
         .map_err(|_| page("Invalid sign-in request", "client_id is repeated."))?
         .ok_or_else(|| page("Invalid sign-in request", "client_id is missing."))?;
-    let client = clients::find(
-        &state.db,
-        state.readers.as_ref(),
-        &state.clients,
-        client_id,
-        &state.settings.posts_web_redirect_uris.0,
-    )
-    .await
-    .map_err(Refusal::Internal)?
-    .ok_or_else(|| {
-        page(
-            "Unknown application",
-            "No application is registered with this client_id.",
-        )
-    })?;
+    let client = state
+        .find_client(client_id)
+        .await
+        .map_err(Refusal::Internal)?
+        .ok_or_else(|| {
+            page(
+                "Unknown application",
+                "No application is registered with this client_id.",
+            )
+        })?;
     let redirect_uri = params
         .one("redirect_uri")
         .map_err(|_| page("Invalid sign-in request", "redirect_uri is repeated."))?

@@ -13,7 +13,7 @@ use crate::{
         self, AuthorizationRequest, Next, Pending, Progress, code_redirect, error_redirect,
         next_step,
     },
-    clients::{self, Client},
+    clients::Client,
     sessions::{self, BrowserSession},
     state::AppState,
     tokens::codes::{self, CodeGrant},
@@ -82,15 +82,7 @@ pub(super) async fn next_for(
     pending: &Pending,
     session: &BrowserSession,
 ) -> Result<(Client, Next), Response> {
-    let client = match clients::find(
-        &state.db,
-        state.readers.as_ref(),
-        &state.clients,
-        &pending.request.client_id,
-        &state.settings.posts_web_redirect_uris.0,
-    )
-    .await
-    {
+    let client = match state.find_client(&pending.request.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
             return Err(pages::message(

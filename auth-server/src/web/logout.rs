@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     authorization::with_query,
-    clients::{self, Client},
+    clients::Client,
     sessions::{self, BrowserSession},
     state::AppState,
     tokens::id_token,
@@ -125,21 +125,11 @@ async fn parse(state: &AppState, params: &Params) -> Result<LogoutRequest, Respo
         (None, None) => None,
     };
     let client = match client_id {
-        Some(id) => {
-            match clients::find(
-                &state.db,
-                state.readers.as_ref(),
-                &state.clients,
-                &id,
-                &state.settings.posts_web_redirect_uris.0,
-            )
-            .await
-            {
-                Ok(Some(client)) => Some(client),
-                Ok(None) => return Err(bad("No application is registered with this client_id.")),
-                Err(e) => return Err(super::internal(state, e)),
-            }
-        }
+        Some(id) => match state.find_client(&id).await {
+            Ok(Some(client)) => Some(client),
+            Ok(None) => return Err(bad("No application is registered with this client_id.")),
+            Err(e) => return Err(super::internal(state, e)),
+        },
         None => None,
     };
     let post_logout_redirect_uri = one("post_logout_redirect_uri")

@@ -308,17 +308,12 @@ fn form_params(state: &AppState, req: &Request, body: &[u8]) -> Result<form::Par
 
 /// The client's name for a pending request's pages.
 async fn client_name(state: &AppState, client_id: &str) -> Option<String> {
-    crate::clients::find(
-        &state.db,
-        state.readers.as_ref(),
-        &state.clients,
-        client_id,
-        &state.settings.posts_web_redirect_uris.0,
-    )
-    .await
-    .ok()
-    .flatten()
-    .map(|c| c.name)
+    state
+        .find_client(client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name)
 }
 
 /// What the sign-in and sign-up forms carry: the pending request (or none, on their own),
