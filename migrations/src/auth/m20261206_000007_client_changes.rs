@@ -41,25 +41,28 @@ impl MigrationTrait for Migration {
             )
             .await?;
         let db = manager.get_connection();
-        db.execute_unprepared("INSERT INTO client_changes (id, version) VALUES (1, 0)")
-            .await?;
+        // Every statement may run twice (two replicas migrating a new database at once).
+        db.execute_unprepared(
+            "INSERT INTO client_changes (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+        )
+        .await?;
         match manager.get_database_backend() {
             DbBackend::Sqlite => {
                 for (name, event) in SQLITE_TRIGGERS {
                     db.execute_unprepared(&format!(
-                        "CREATE TRIGGER {name} AFTER {event} ON clients BEGIN {BUMP}; END"
+                        "CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON clients BEGIN {BUMP}; END"
                     ))
                     .await?;
                 }
             }
             DbBackend::Postgres => {
                 db.execute_unprepared(&format!(
-                    "CREATE FUNCTION client_changes_bump() RETURNS trigger LANGUAGE plpgsql \
+                    "CREATE OR REPLACE FUNCTION client_changes_bump() RETURNS trigger LANGUAGE plpgsql \
                      AS $$ BEGIN {BUMP}; RETURN NULL; END $$"
                 ))
                 .await?;
                 db.execute_unprepared(
-                    "CREATE TRIGGER clients_bump_version AFTER INSERT OR UPDATE OR DELETE \
+                    "CREATE OR REPLACE TRIGGER clients_bump_version AFTER INSERT OR UPDATE OR DELETE \
                      ON clients FOR EACH STATEMENT EXECUTE FUNCTION client_changes_bump()",
                 )
                 .await?;
