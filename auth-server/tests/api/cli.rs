@@ -43,6 +43,7 @@ async fn clients_create_list_and_delete_print_json() {
     let secret = created["client_secret"].as_str().unwrap().to_owned();
     assert!(secret.len() >= 43);
 
+    // This token request also puts the client's row in the server's cache.
     let resp = app
         .post_token_basic(
             "reporting",
@@ -68,6 +69,9 @@ async fn clients_create_list_and_delete_print_json() {
 
     let (code, _) = auth_server(&app, &["clients", "delete", "reporting"]);
     assert_eq!(code, 0);
+    // Refused as soon as the command has answered, though the row was cached: the
+    // deletion moved the version of the clients (the migration's trigger, on SQLite and
+    // PostgreSQL alike) and the command waited out the cache's bound.
     let resp = app
         .post_token_basic(
             "reporting",
