@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use migrations::{auth::Migrator, sea_orm_migration::MigratorTrait};
+use migrations::auth::Migrator;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 /// The server's database handles.
@@ -94,9 +94,9 @@ fn options(url: &str, query_only: bool) -> ConnectOptions {
     options
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, one replica at a time ([`migrations::up_exclusively`]).
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await?;
+    migrations::up_exclusively::<Migrator>(db, migrations::AUTH_LOCK).await?;
     Ok(())
 }
 

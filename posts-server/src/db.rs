@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migrations::posts::Migrator;
-use migrations::sea_orm_migration::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
@@ -117,10 +116,10 @@ fn options(settings: &DatabaseSettings, size: u32, query_only: bool) -> ConnectO
     options
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, one replica at a time ([`migrations::up_exclusively`]).
 #[tracing::instrument(skip_all)]
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
+    migrations::up_exclusively::<Migrator>(db, migrations::POSTS_LOCK)
         .await
         .context("cannot apply the database migrations")
 }

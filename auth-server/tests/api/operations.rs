@@ -1,7 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, spawn_app};
+use auth_server::startup::Application;
+
+use crate::helpers::{
+    PostgresDatabase, assert_problem, database_store, spawn_app, start, test_settings,
+};
 
 #[tokio::test]
 async fn health_and_readiness_are_ok() {
@@ -200,4 +204,31 @@ async fn userinfo_allows_the_cors_origin_and_reads_tokens_only_from_forms() {
     assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
     let body: Value = put.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
+}
+
+/// Replicas of a new deployment start together on an empty PostgreSQL database: each must
+/// come up, whichever of them applies the migrations, and the schema must be whole
+/// afterwards. (Replicas are a PostgreSQL deployment; SQLite serves one process per file.)
+#[tokio::test]
+async fn replicas_starting_at_once_on_a_new_database_all_start() {
+    let Some(postgres) = PostgresDatabase::create_named("auth").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path(), postgres.url.clone());
+    database_store(&mut settings);
+
+    let builds = (0..4).map(|_| Application::build(settings.clone()));
+    let built = futures::future::join_all(builds).await;
+
+    for result in &built {
+        if let Err(e) = result {
+            panic!("a replica did not start: {e:#}");
+        }
+    }
+    let mut app = start(settings).await;
+    app.signed_up_user("replica@example.com").await;
+    app.password_tokens("replica@example.com").await;
+    app.stop().await;
+    drop(postgres);
 }

@@ -5,7 +5,11 @@ use std::collections::{HashMap, HashSet};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use posts_server::startup::Application;
+
+use crate::helpers::{
+    JwksServer, TestApp, TestDatabase, keys, launch_on, spawn_app, test_settings, token_for,
+};
 
 /// Follows `next_cursor` from the first page to the last; returns every post.
 async fn every_post(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
@@ -72,4 +76,32 @@ async fn two_hundred_concurrent_creations_are_all_stored_and_listed() {
     }
     let alices = every_post(&app, &tokens[0], &format!("limit=7&author={}", authors[0])).await;
     assert_eq!(alices.len(), 20);
+}
+
+/// Replicas of a new deployment start together on an empty PostgreSQL database: each must
+/// come up, whichever of them applies the migrations, and the schema must be whole
+/// afterwards. (Replicas are a PostgreSQL deployment; SQLite serves one process per file.)
+#[tokio::test]
+async fn replicas_starting_at_once_on_a_new_database_all_start() {
+    if std::env::var_os("TEST_POSTGRES_URL").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::create(dir.path()).await;
+    let jwks = JwksServer::start(vec![keys().primary.jwk.clone()]).await;
+    let settings = test_settings(&database.url, Some(jwks.url.clone()));
+
+    let build = || Application::build(settings.clone());
+    let built = tokio::join!(build(), build(), build(), build());
+
+    for result in [&built.0, &built.1, &built.2, &built.3] {
+        if let Err(e) = result {
+            panic!("a replica did not start: {e:#}");
+        }
+    }
+    drop(built);
+    let app = launch_on(database, dir, Some(jwks), |_| {}).await;
+    app.wait_until_ready().await;
+    let post = app.create_post(&token_for("alice"), "t", "b").await;
+    assert_eq!(post["title"], "t");
 }
