@@ -157,7 +157,7 @@ pub fn routes(state: AppState) -> impl poem::Endpoint {
     // The browser side is navigation, not CORS: its forms post with `Origin: null` (the
     // pages' Referrer-Policy is no-referrer), which the CORS layer would refuse. They are
     // protected by CSRF tokens instead.
-    crate::web::mount(Route::new())
+    crate::web::mount(Route::new(), &state.settings)
         .nest("/", api_routes)
         .with(ErrorFormat)
         .with(allow)

@@ -14,43 +14,59 @@ use std::sync::Arc;
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
-    http::{HeaderValue, header},
+    http::{HeaderValue, StatusCode, header},
 };
 
-use crate::state::AppState;
+use crate::config::Settings;
 
 /// Extra `form-action` sources of one response (the origin of the client a form's answer
 /// redirects to), set by the handler as a response extension.
 #[derive(Debug, Clone, Default)]
 pub struct FormTargets(pub Vec<String>);
 
-/// Adds the security headers to every response of the wrapped endpoint.
-pub struct PageHeaders;
+/// Adds the security headers to every response of the wrapped endpoint, and answers its
+/// errors (a method no page takes; a panic, which is a bug) with a page too: a browser
+/// shows what it gets, and poem's plain text or the API's JSON is no page.
+pub struct PageHeaders(pub Arc<Settings>);
 
 impl<E: Endpoint> Middleware<E> for PageHeaders {
     type Output = PageHeadersEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        PageHeadersEndpoint(ep)
+        PageHeadersEndpoint {
+            inner: ep,
+            settings: Arc::clone(&self.0),
+        }
     }
 }
 
 /// See [`PageHeaders`].
-pub struct PageHeadersEndpoint<E>(E);
+pub struct PageHeadersEndpoint<E> {
+    inner: E,
+    settings: Arc<Settings>,
+}
 
 impl<E: Endpoint> Endpoint for PageHeadersEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Response> {
-        let settings = req
-            .data::<AppState>()
-            .map(|state| Arc::clone(&state.settings));
-        let mut resp = match (self.0.call(req).await, settings) {
-            (Ok(resp), _) => resp.into_response(),
-            // The route's own refusal (a method no page takes): a page too, not poem's
-            // plain text.
-            (Err(err), Some(settings)) => super::refused(&settings, err),
-            (Err(err), None) => err.into_response(),
+        use futures_util::FutureExt;
+        let outcome = std::panic::AssertUnwindSafe(self.inner.call(req))
+            .catch_unwind()
+            .await;
+        let mut resp = match outcome {
+            Ok(Ok(resp)) => resp.into_response(),
+            // The route's own refusal (a method no page takes).
+            Ok(Err(err)) => super::refused(&self.settings, err),
+            // The panic's message is on standard error already (the panic hook); the
+            // page is the pages' own error page, which shows no internals.
+            Err(_) => super::refused(
+                &self.settings,
+                poem::Error::from_string(
+                    "a page handler panicked",
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                ),
+            ),
         };
         add(&mut resp);
         Ok(resp)
@@ -108,7 +124,37 @@ pub fn source_of(uri: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+    use poem::{EndpointExt, endpoint::make};
+
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_page_is_the_error_page_with_the_page_headers() {
+        let settings = crate::cli::Cli::try_parse_from(["auth-server"])
+            .unwrap()
+            .settings;
+        let page = make(|_| async {
+            if true {
+                panic!("a bug: password=hunter2");
+            }
+            "unreachable"
+        })
+        .with(PageHeaders(Arc::new(settings)));
+
+        let resp = page
+            .call(Request::builder().uri("/login".parse().unwrap()).finish())
+            .await
+            .unwrap();
+
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(resp.content_type(), Some("text/html; charset=utf-8"));
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(resp.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        let text = resp.into_body().into_string().await.unwrap();
+        assert!(text.contains("Something went wrong"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 
     #[test]
     fn the_policy_forbids_scripts_and_framing() {

@@ -14,6 +14,8 @@ mod logout;
 mod pages;
 mod signup;
 
+use std::sync::Arc;
+
 use poem::{
     EndpointExt, IntoResponse, Request, Response, Route, get, handler,
     http::{StatusCode, header},
@@ -29,37 +31,32 @@ use crate::{
 };
 
 /// Adds the browser side's routes to `route`.
-pub fn mount(route: Route) -> Route {
+pub fn mount(route: Route, settings: &Arc<Settings>) -> Route {
+    let page_headers = || headers::PageHeaders(Arc::clone(settings));
     route
         .at(
             "/oauth/authorize",
             get(authorize::get)
                 .post(authorize::post)
-                .with(headers::PageHeaders),
+                .with(page_headers()),
         )
         .at(
             "/login",
-            get(login::show)
-                .post(login::submit)
-                .with(headers::PageHeaders),
+            get(login::show).post(login::submit).with(page_headers()),
         )
         .at(
             "/signup",
-            get(signup::show)
-                .post(signup::submit)
-                .with(headers::PageHeaders),
+            get(signup::show).post(signup::submit).with(page_headers()),
         )
         .at(
             "/consent",
             get(consent::show)
                 .post(consent::submit)
-                .with(headers::PageHeaders),
+                .with(page_headers()),
         )
         .at(
             "/oauth/logout",
-            get(logout::get)
-                .post(logout::post)
-                .with(headers::PageHeaders),
+            get(logout::get).post(logout::post).with(page_headers()),
         )
         .at("/assets/auth.css", get(stylesheet))
 }
